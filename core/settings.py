@@ -28,6 +28,24 @@ class Defaults:
     RETENTION_DAYS = 21
     # A declaration older than this asks the visitor to re-confirm (tokhaiyte practice: daily).
     DECLARATION_FRESH_HOURS = 24
+    # Check-in/check-out at the door. A second scan sooner than this after check-in is the same
+    # person still at the door (or the camera seeing the code again), not someone leaving.
+    MIN_STAY_MIN = 5
+    # A scan this soon after a scan check-out repeats that answer instead of checking in again.
+    REPEAT_SCAN_S = 60
+    # Open visits close automatically after this long when the venue sets neither a closing time
+    # nor a maximum stay: a long working day; a forgotten check-out must not overlap everything.
+    MAX_STAY_MIN = 12 * 60
+    # How often the automatic check-out job looks for overdue visits (a minute is fine-grained
+    # enough for tracing overlaps measured in minutes).
+    AUTO_CHECKOUT_INTERVAL_S = 60
+    # A touchscreen question (re-confirm a stale declaration, health questions after an ID-card
+    # scan) stays answerable this long: a visitor answers in seconds, a ticket must not linger.
+    CONFIRM_TTL_S = 300
+    # Event-stream heartbeat: proxies and browsers drop streams that stay silent for ~30-60 s.
+    EVENTS_HEARTBEAT_S = 15
+    # The kiosk screen returns to the idle screen after this long without a scan or a touch.
+    SCREEN_IDLE_S = 20
     # The underlying-conditions list is sensitive and useless for door triage: off by default.
     COLLECT_CONDITIONS = False
     # Threads of the kiosk's WSGI server: a few screens, SSE streams and the API at once.
@@ -91,7 +109,10 @@ def _finalise(app: Flask) -> None:
         raise ConfigError(
             f"KIOSK_DECODER={config['DECODER']!r} is not one of {', '.join(VALID_DECODERS)}"
         )
-    for key, minimum in (("RETENTION_DAYS", 1), ("DECLARATION_FRESH_HOURS", 1)):
+    for key, minimum in (("RETENTION_DAYS", 1), ("DECLARATION_FRESH_HOURS", 1),
+                         ("MIN_STAY_MIN", 0), ("REPEAT_SCAN_S", 0), ("MAX_STAY_MIN", 1),
+                         ("AUTO_CHECKOUT_INTERVAL_S", 1), ("CONFIRM_TTL_S", 10),
+                         ("EVENTS_HEARTBEAT_S", 1), ("SCREEN_IDLE_S", 5)):
         try:
             config[key] = int(config[key])
         except (TypeError, ValueError):
