@@ -13,6 +13,7 @@ from sqlmodel import Session, select
 from core.audit import record_audit
 from core.i18n import format_local
 from core.models import User, Venue
+from declarations import identity
 from declarations.models import Visitor
 from kiosk import events
 from kiosk.models import ClosedBy, OpenedBy, Visit, VisitStatus
@@ -35,7 +36,7 @@ class VisitError(ValueError):
 
 
 def display_name(visitor: Visitor | None) -> str:
-    return visitor.full_name if visitor is not None else ""
+    return identity.display_name(visitor.full_name) if visitor is not None else ""
 
 
 def visit_event(*, session: Session, visit: Visit, action: str) -> tuple[str, dict]:

@@ -51,7 +51,7 @@ def test_open_visit_publishes_after_commit_only(session, venue, make_visitor, st
     [event] = drain(stream)
     assert event["type"] == "visit" and event["action"] == "check_in"
     assert event["visit_id"] == visit.id
-    assert event["display_name"] == "Nguyễn Văn An"
+    assert event["display_name"] == "NGUYỄN VĂN AN"
     assert event["local_time"] == "09:00"
     assert event["opened_by"] == "phone_form"
 
