@@ -1,16 +1,205 @@
-"""Which background workers `kiosk run` starts. Each builder takes the app and returns a worker
-(or None when its feature is turned off); the manager in core.workers runs them."""
+"""Which background workers `kiosk run` starts, and the wiring between them and the check-in
+service. Each builder takes the app and returns a worker (or None when its feature is turned off);
+the manager in core.workers runs them."""
 from __future__ import annotations
+
+import logging
+import queue
+import socket
+import threading
+from datetime import timedelta
+from pathlib import Path
 
 from flask import Flask
 
-from core.workers import Worker
+from core.db import db
+from core.services import ensure_kiosk, get_venue
+from core.workers import OFF, Worker
+from declarations.tokens import KeyRing, load_keyring
+from kiosk import services
+from kiosk.stays import StayRules
+
+logger = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# What a scan needs from the app (services never read the config themselves)
+
+def token_keyring(app: Flask) -> KeyRing:
+    """The personal-token keys in instance/keys (made on first use), loaded once per process."""
+    ring = app.extensions.get("kiosk.keyring")
+    if ring is None:
+        ring = load_keyring(Path(app.instance_path) / "keys")
+        app.extensions["kiosk.keyring"] = ring
+    return ring
+
+
+def scan_settings(app: Flask) -> services.ScanSettings:
+    config = app.config
+    return services.ScanSettings(
+        rules=StayRules(
+            min_stay_min=config["MIN_STAY_MIN"],
+            repeat_scan_s=config["REPEAT_SCAN_S"],
+            fresh_hours=config["DECLARATION_FRESH_HOURS"],
+        ),
+        keyring=token_keyring(app),
+        token_max_age=timedelta(days=config["RETENTION_DAYS"]),
+        ticket_secret=config["SECRET_KEY"],
+        ticket_ttl_s=config["CONFIRM_TTL_S"],
+    )
+
+
+def now(app: Flask):
+    return app.extensions["clock"].now()
+
+
+def device_kiosk_id(app: Flask, session, venue) -> int:
+    """This server's device row at `venue` (made on first use, cached), so visits record the
+    kiosk that took them."""
+    cache = app.extensions.setdefault("kiosk.devices", {})
+    if venue.id not in cache:
+        device = ensure_kiosk(session=session, venue=venue, name=socket.gethostname()[:100],
+                              now=now(app))
+        cache[venue.id] = device.id
+    return cache[venue.id]
+
+
+# ---------------------------------------------------------------------------------------------
+# Camera → check-in
+
+class CameraCheckIn:
+    """The camera worker plus one thread that hands each newly presented code to handle_scan
+    (outside the decode thread, so a slow database never stalls decoding). Shown as `camera`."""
+
+    name = "camera"
+
+    def __init__(self, app: Flask, camera):
+        self.app = app
+        self.camera = camera
+        self._scans: queue.Queue = camera.subscribe()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.handled = 0
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="camera-checkin", daemon=True)
+        self._thread.start()
+        self.camera.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.camera.stop(timeout)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def status(self) -> str:
+        return self.camera.status()
+
+    def preview_jpeg(self, after: int = 0, timeout: float = 1.0):
+        return self.camera.preview_jpeg(after=after, timeout=timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                scan = self._scans.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                handle_camera_scan(self.app, scan.text)
+            except Exception:  # one bad scan must not stop the door
+                logger.exception("camera check-in failed")
+            self.handled += 1
+
+
+def handle_camera_scan(app: Flask, payload: str) -> services.ScanResult | None:
+    """One code from the camera, at this kiosk's venue; the outcome goes to the screens."""
+    with app.app_context(), db.new_session(app) as session:
+        venue = get_venue(session=session, code=app.config["VENUE"])
+        if venue is None:
+            logger.warning("camera scan ignored: venue %s is not set up", app.config["VENUE"])
+            return None
+        kiosk_id = device_kiosk_id(app, session, venue)
+        try:
+            result = services.handle_scan(session=session, now=now(app), venue_code=venue.code,
+                                          payload=payload, settings=scan_settings(app),
+                                          kiosk_id=kiosk_id)
+        except services.ScanError:
+            return None  # already shown on the screen as refused
+        logger.info("camera scan: %s%s (visit %s)", result.action,
+                    " again" if result.repeated else "",
+                    result.visit.id if result.visit is not None else None)
+        return result
+
+
+def build_camera(app: Flask) -> Worker | None:
+    from kiosk.camera import CameraWorker, parse_source
+
+    spec = parse_source(app.config["CAMERA_SOURCE"])
+    if spec.kind == "none":
+        return None
+    return CameraCheckIn(app, CameraWorker(spec, decoder=app.config["DECODER"], reopen=True))
+
+
+# ---------------------------------------------------------------------------------------------
+# Automatic check-out
+
+class AutoCheckout:
+    """Closes overdue visits (venue closing time, maximum stay) every AUTO_CHECKOUT_INTERVAL_S."""
+
+    name = "auto_checkout"
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.interval_s = app.config["AUTO_CHECKOUT_INTERVAL_S"]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._state = OFF
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="auto-checkout", daemon=True)
+        self._thread.start()
+        self._state = "ok"
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._state = OFF
+
+    def status(self) -> str:
+        return self._state
+
+    def run_once(self) -> int:
+        with self.app.app_context(), db.new_session(self.app) as session:
+            return services.close_overdue_visits(
+                session=session, now=now(self.app),
+                default_max_stay_min=self.app.config["MAX_STAY_MIN"])
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.run_once()
+                self._state = "ok"
+            except Exception as exc:  # a database hiccup: try again next round
+                logger.exception("automatic check-out failed")
+                self._state = f"error: {type(exc).__name__}"
+            if self._stop.wait(self.interval_s):
+                return
+
+
+def build_auto_checkout(app: Flask) -> Worker | None:
+    return AutoCheckout(app)
+
+
+# Features append their builder functions here (the BLE scanner adds its own).
+BUILDERS = [build_camera, build_auto_checkout]
 
 
 def build_workers(app: Flask) -> list[Worker]:
-    builders: list = []  # features append their builder functions here
     workers = []
-    for build in builders:
+    for build in BUILDERS:
         worker = build(app)
         if worker is not None:
             workers.append(worker)

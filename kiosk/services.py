@@ -4,20 +4,24 @@ the venue's kiosk screens after it is committed."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import update
 from sqlmodel import Session, select
 
 from core.audit import record_audit
 from core.i18n import format_local
 from core.models import User, Venue
-from declarations import identity
-from declarations.models import Visitor
+from declarations.identity import display_name as shown_name
+from declarations.models import Declaration, Visitor
+from declarations.tokens import KeyRing, TokenError
 from kiosk import events
+from kiosk.codes import CCCD, NATIONAL_QR, TOKEN, VENUE, parse_code
 from kiosk.models import ClosedBy, OpenedBy, Visit, VisitStatus
-from kiosk.stays import auto_checkout_at
+from kiosk.stays import ScanAction, StayRules, auto_checkout_at, decide_scan
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +40,7 @@ class VisitError(ValueError):
 
 
 def display_name(visitor: Visitor | None) -> str:
-    return identity.display_name(visitor.full_name) if visitor is not None else ""
+    return shown_name(visitor.full_name) if visitor is not None else ""
 
 
 def visit_event(*, session: Session, visit: Visit, action: str) -> tuple[str, dict]:
@@ -272,3 +276,263 @@ def review_visit(
         session.commit()
     logger.info("visit %s reviewed: %s", visit.id, visit.status)
     return visit
+
+
+# ---------------------------------------------------------------------------------------------
+# Scans at the door: one function for the camera worker, the scan API and the check-in API.
+
+@dataclass(frozen=True)
+class ScanSettings:
+    """What a scan needs to know besides the database (built from the app config by the caller;
+    services never read it themselves)."""
+
+    rules: StayRules
+    keyring: KeyRing
+    # Tokens older than this are refused: their declarations have been purged anyway.
+    token_max_age: timedelta | None
+    # Signs the touchscreen's follow-up question (stale declaration, ID-card scan).
+    ticket_secret: str
+    ticket_ttl_s: int
+
+
+class ScanError(ValueError):
+    """A scan that checks nobody in or out. `code` for the API, `message` (lazy or a Problem)
+    for people; `field` when one request field is to blame."""
+
+    def __init__(self, code: str, message, *, field: str | None = None):
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+@dataclass
+class ScanResult:
+    action: str                        # check_in | check_out | needs_confirmation
+    venue_code: str
+    visit: Visit | None = None
+    visitor: Visitor | None = None
+    repeated: bool = False             # the same answer as a moment ago; nothing changed
+    confirmation: dict | None = None   # what the touchscreen must ask, with its signed ticket
+    identity: dict | None = None       # pre-filled identity for the touchscreen (ID cards)
+
+    @property
+    def status(self) -> str | None:
+        return self.visit.status if self.visit is not None else None
+
+    def as_json(self) -> dict:
+        """The documented answer of POST /api/v1/checkins (and /scan)."""
+        body = {
+            "visit_id": self.visit.id if self.visit is not None else None,
+            "action": self.action,
+            "status": self.status,
+            "visitor": {"display_name": display_name(self.visitor)},
+            "repeated": self.repeated,
+        }
+        if self.confirmation is not None:
+            body["confirmation"] = self.confirmation
+        return body
+
+
+CONFIRM_TICKET_SALT = "kiosk.confirm"
+
+
+def _ticket_serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt=CONFIRM_TICKET_SALT)
+
+
+def _publish_now(topic: str, event: dict) -> None:
+    """For answers that change nothing in the database (repeats, questions, refusals)."""
+    try:
+        events.broker.publish(topic, event)
+    except Exception:  # the screen is a courtesy; the API answer is what counts
+        logger.exception("could not publish a %s event", event.get("type"))
+
+
+def latest_declaration(*, session: Session, visitor_id: int) -> Declaration | None:
+    return session.exec(
+        select(Declaration)
+        .where(Declaration.visitor_id == visitor_id)
+        .order_by(Declaration.submitted_at.desc(), Declaration.id.desc())
+    ).first()
+
+
+def handle_scan(
+    *,
+    session: Session,
+    now: datetime,
+    venue_code: str,
+    payload: str | bytes,
+    settings: ScanSettings,
+    kiosk_id: int | None = None,
+) -> ScanResult:
+    """What a scanned payload does at `venue_code`: check in, check out (when inside and the
+    minimum stay has passed), the same answer again (a duplicate scan), or a question for the
+    touchscreen (stale declaration; ID card). Raises ScanError for anything that checks nobody
+    in or out; the screens hear of every outcome."""
+    venue = _scan_venue(session=session, venue_code=venue_code)
+    code = parse_code(payload)
+    try:
+        if code.kind == TOKEN:
+            visitor = _visitor_from_token(session=session, text=code.text, now=now,
+                                          settings=settings)
+            result = _scan_known_visitor(session=session, now=now, venue=venue, visitor=visitor,
+                                         settings=settings, kiosk_id=kiosk_id)
+        elif code.kind in (CCCD, NATIONAL_QR):
+            result = _scan_identity(session=session, now=now, venue=venue, code=code,
+                                    settings=settings, kiosk_id=kiosk_id)
+        elif code.kind == VENUE:
+            raise ScanError("venue_code_scanned", code.hint)
+        else:
+            raise ScanError("unknown_code", code.hint)
+    except ScanError as exc:
+        session.rollback()
+        logger.info("scan at venue %s refused: %s (%s)", venue.id, exc.code, code.kind)
+        _publish_now(venue.code, {"type": "refused", "code": exc.code, "kind": code.kind})
+        raise
+    return result
+
+
+def _scan_venue(*, session: Session, venue_code) -> Venue:
+    code = venue_code.strip().upper() if isinstance(venue_code, str) else ""
+    venue = session.exec(select(Venue).where(Venue.code == code)).first() if code else None
+    if venue is None or not venue.is_active:
+        raise ScanError("unknown_venue", _l("There is no venue with this code."),
+                        field="venue_code")
+    return venue
+
+
+def _visitor_from_token(*, session: Session, text: str, now: datetime,
+                        settings: ScanSettings) -> Visitor:
+    try:
+        claims = settings.keyring.verify(text, now=now, max_age=settings.token_max_age)
+    except TokenError as exc:
+        raise ScanError(f"token_{exc.reason}", exc.problem) from None
+    visitor = session.get(Visitor, claims.visitor_id)
+    if visitor is None:
+        # Deleted on request or purged after the retention period.
+        raise ScanError("unknown_visitor",
+                        _l("This QR code is no longer valid; please declare again."))
+    if visitor.tokens_valid_after is not None and claims.issued_at < visitor.tokens_valid_after:
+        raise ScanError("token_revoked",
+                        _l("This QR code was withdrawn; please declare again."))
+    return visitor
+
+
+def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visitor: Visitor,
+                        settings: ScanSettings, kiosk_id: int | None) -> ScanResult:
+    lock_visitor(session=session, visitor_id=visitor.id)
+    inside = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
+    last = None if inside is not None else last_closed_visit(
+        session=session, visitor_id=visitor.id, venue_id=venue.id)
+    declaration = latest_declaration(session=session, visitor_id=visitor.id)
+    action = decide_scan(
+        now=now,
+        rules=settings.rules,
+        open_since=inside.checked_in_at if inside is not None else None,
+        last_scan_checkout_at=(last.checked_out_at
+                               if last is not None and last.closed_by == ClosedBy.scan else None),
+        declared_at=declaration.submitted_at if declaration is not None else None,
+    )
+    result = ScanResult(action="check_in", venue_code=venue.code, visitor=visitor)
+    if action == ScanAction.check_in:
+        result.visit = open_visit(
+            session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
+            opened_by=OpenedBy.scan, kiosk_id=kiosk_id, declaration_id=declaration.id,
+            status=_visit_status(declaration), commit=False)
+        _link_nearby_phone(session=session, visit=result.visit, now=now)
+        session.commit()
+    elif action == ScanAction.check_out:
+        result.action = "check_out"
+        result.visit = close_visit(session=session, visit=inside, now=now,
+                                   closed_by=ClosedBy.scan)
+    elif action in (ScanAction.repeat_check_in, ScanAction.repeat_check_out):
+        session.rollback()  # nothing to change: release the visitor's lock
+        result.repeated = True
+        result.visit = inside if action == ScanAction.repeat_check_in else last
+        result.action = "check_in" if action == ScanAction.repeat_check_in else "check_out"
+        _, event = visit_event(session=session, visit=result.visit, action=result.action)
+        _publish_now(venue.code, {**event, "repeated": True})
+    else:
+        session.rollback()
+        result.action = "needs_confirmation"
+        result.confirmation = _ask(
+            settings=settings, now=now, venue=venue, reason="stale", visitor=visitor,
+            declaration=declaration, kiosk_id=kiosk_id)
+    return result
+
+
+def _visit_status(declaration: Declaration) -> str:
+    return (VisitStatus.needs_review if declaration.status == "needs_review"
+            else VisitStatus.clear)
+
+
+def _scan_identity(*, session: Session, now: datetime, venue: Venue, code,
+                   settings: ScanSettings, kiosk_id: int | None) -> ScanResult:
+    """A CCCD chip card or a national personal QR: leaving visitors are checked out as with a
+    token; everyone else answers the health questions on the touchscreen, identity pre-filled."""
+    identity = code.identity
+    visitor = None
+    if identity is not None and identity.id_number:
+        visitor = session.exec(
+            select(Visitor)
+            .where(Visitor.id_number == identity.id_number)
+            .order_by(Visitor.updated_at.desc())
+        ).first()
+    if visitor is not None:
+        lock_visitor(session=session, visitor_id=visitor.id)
+        inside = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
+        if inside is not None:
+            return _scan_known_visitor(session=session, now=now, venue=venue, visitor=visitor,
+                                       settings=settings, kiosk_id=kiosk_id)
+        session.rollback()
+    prefill = {
+        "kind": code.kind,
+        "full_name": identity.full_name if identity else None,
+        "id_number": identity.id_number if identity else None,
+        "birth_year": identity.birth_year if identity else None,
+        "gender": identity.gender if identity else None,
+    }
+    result = ScanResult(action="needs_confirmation", venue_code=venue.code, visitor=visitor,
+                        identity=prefill)
+    result.confirmation = _ask(
+        settings=settings, now=now, venue=venue, reason="identity", visitor=visitor,
+        declaration=None, kiosk_id=kiosk_id, identity=prefill)
+    return result
+
+
+def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
+         visitor: Visitor | None, declaration: Declaration | None, kiosk_id: int | None,
+         identity: dict | None = None) -> dict:
+    """Sign the question for the touchscreen and show it on the venue's screens."""
+    ticket = _ticket_serializer(settings.ticket_secret).dumps({
+        "reason": reason,
+        "venue": venue.code,
+        "kiosk": kiosk_id,
+        "visitor": visitor.id if visitor is not None else None,
+        "declaration": declaration.id if declaration is not None else None,
+        "identity": identity,
+    })
+    name = display_name(visitor) if visitor is not None else identity_display_name(identity)
+    confirmation = {
+        "reason": reason,
+        "ticket": ticket,
+        "expires_at": (now + timedelta(seconds=settings.ticket_ttl_s)).isoformat(),
+        "display_name": name,
+        "declared_at": declaration.submitted_at.isoformat() if declaration is not None else None,
+        "declared_local": (format_local(declaration.submitted_at)
+                           if declaration is not None else None),
+    }
+    _publish_now(venue.code, {"type": "confirm", **confirmation})
+    return confirmation
+
+
+def identity_display_name(identity: dict | None) -> str:
+    name = (identity or {}).get("full_name")
+    return shown_name(name) if name else ""
+
+
+def _link_nearby_phone(*, session: Session, visit: Visit, now: datetime) -> None:
+    """Link the strongest contact-tracing phone heard nearby to the visit ("Bluezone detected");
+    the BLE package does it when it is installed."""
+    return None

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import socket
 import time
 
 import segno
@@ -16,23 +15,33 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     make_response,
     redirect,
     render_template,
     request,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from core import clock
 from core.auth import roles_required
 from core.db import db
+from core.errors import api_error
 from core.models import Role, Venue
-from core.services import ensure_kiosk, get_venue
+from core.services import get_venue
+from declarations.consent import consent_texts
+from declarations.messages import problem
+from declarations.questions import EXPOSURES, LABELS, SYMPTOMS
+from declarations.tokens import TokenError
 from declarations.venue_links import build_venue_url
-from kiosk import events, services
-from kiosk.access import DESK_ROLES, screen_required
+from kiosk import events, runtime, services
+from kiosk.access import DESK_ROLES, scan_caller_required, screen_required
+from kiosk.codes import HINTS, VENUE, parse_code
+from kiosk.decoding import ImageError, decode_image_bytes, make_decoder
 from kiosk.poster import PosterError, PosterVenue, render_poster
 
 logger = logging.getLogger(__name__)
@@ -54,14 +63,12 @@ def kiosk_venue() -> Venue:
     return venue
 
 
-def device_kiosk_id(venue: Venue) -> int:
-    """This server's device row at `venue` (made on first use), so visits record the kiosk."""
-    cache = current_app.extensions.setdefault("kiosk.devices", {})
-    if venue.id not in cache:
-        device = ensure_kiosk(session=db.session, venue=venue, name=socket.gethostname()[:100],
-                              now=clock.now())
-        cache[venue.id] = device.id
-    return cache[venue.id]
+def device_kiosk_id(venue: Venue) -> int | None:
+    """Visits taken at this kiosk's own venue record this device; other venues (a central server
+    taking scans for many) record none."""
+    if venue.code != current_app.config["VENUE"]:
+        return None
+    return runtime.device_kiosk_id(current_app._get_current_object(), db.session, venue)
 
 
 def public_base_url() -> str:
@@ -80,16 +87,95 @@ def device_status() -> dict[str, str]:
 # ---------------------------------------------------------------------------------------------
 # The door screen
 
+# Words for the device states the workers report (core.workers, kiosk.camera, ble_beacon).
+STATUS_WORDS = {
+    "off": _l("off"),
+    "absent": _l("not connected"),
+    "ok": _l("working"),
+    "starting": _l("starting…"),
+    "reconnecting": _l("reconnecting…"),
+    "error": _l("error"),
+}
+DEVICE_NAMES = {"camera": _l("Camera"), "ble": _l("Bluetooth")}
+# Seconds a result card stays up: long enough to read at arm's length, short enough for a queue.
+CARD_S = 6
+# Browser-camera mode: one frame posted for decoding this often.
+BROWSER_SCAN_INTERVAL_MS = 700
+
+
+def refusal_messages() -> dict[str, str]:
+    """What the screen says for each refused scan (the event carries only the code)."""
+    messages = {f"token_{reason}": str(problem(f"token_{reason}"))
+                for reason in TokenError.REASONS}
+    messages.update({
+        "token_revoked": _("This QR code was withdrawn; please declare again."),
+        "unknown_visitor": _("This QR code is no longer valid; please declare again."),
+        "venue_code_scanned": str(HINTS[VENUE]),
+        "unknown_code": _("This code is not a personal QR code or an ID card."),
+        "unknown_venue": _("There is no venue with this code."),
+        "confirmation_expired": _("This question has expired. Please scan your code again."),
+    })
+    return messages
+
+
+def screen_texts() -> dict[str, str]:
+    return {
+        "welcome": _("Welcome!"),
+        "see_reception": _("Please see the receptionist"),
+        "goodbye": _("Goodbye! You are checked out"),
+        "already_in": _("You are already checked in"),
+        "already_out": _("You are already checked out"),
+        "admitted": _("Admitted by the receptionist"),
+        "turned_away": _("Entry not permitted: please see the receptionist"),
+        "not_accepted": _("Code not accepted"),
+        "checked_in_at": _("Checked in at %(time)s", time="{time}"),
+        "checked_out_at": _("Checked out at %(time)s", time="{time}"),
+        "hello": _("Hello, %(name)s!", name="{name}"),
+        "changed_since": _("Your last health declaration was at %(when)s. Has anything changed "
+                           "since then?", when="{when}"),
+        "health_title": _("Health questions"),
+        "identity_from_card": _("From your card: %(name)s", name="{name}"),
+        "network": _("The kiosk cannot reach its server. Please try again."),
+        "camera_failed": _("This device’s camera could not be opened."),
+    }
+
+
 @bp.get("/kiosk")
 @screen_required
 def screen():
     venue = kiosk_venue()
     config = current_app.config
+    lang = str(get_locale() or "vi")
+    camera = current_app.extensions["workers"].get("camera")
+    screen_config = {
+        "venue_code": venue.code,
+        "lang": lang,
+        "events_url": url_for("kiosk.event_stream"),
+        "scan_url": url_for("kiosk.api_scan"),
+        "confirm_url": url_for("kiosk.api_confirm"),
+        "home_lang_url": url_for("core.set_language", code=config["BABEL_DEFAULT_LOCALE"],
+                                 next=url_for("kiosk.screen")),
+        "default_lang": config["BABEL_DEFAULT_LOCALE"],
+        "idle_s": config["SCREEN_IDLE_S"],
+        "card_s": CARD_S,
+        "browser_scan_interval_ms": BROWSER_SCAN_INTERVAL_MS,
+        "text": screen_texts(),
+        "refusals": refusal_messages(),
+        "status_words": {key: str(word) for key, word in STATUS_WORDS.items()},
+    }
     return render_template(
         "kiosk/screen.html",
         venue=venue,
         status=device_status(),
-        idle_s=config["SCREEN_IDLE_S"],
+        status_words=STATUS_WORDS,
+        device_names=DEVICE_NAMES,
+        camera_preview=camera is not None and hasattr(camera, "preview_jpeg"),
+        labels=LABELS,
+        symptoms=SYMPTOMS,
+        exposures=EXPOSURES,
+        consent=consent_texts(lang, retention_days=config["RETENTION_DAYS"],
+                              operator=config.get("OPERATOR")),
+        screen_config=screen_config,
     )
 
 
@@ -241,3 +327,135 @@ def poster(code: str):
         abort(503, description=str(exc))
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="poster-{venue.code}.pdf"'})
+
+
+# ---------------------------------------------------------------------------------------------
+# Scanning: the JSON API (the camera worker calls the same service)
+
+# A QR code holds at most 7,089 characters.
+MAX_PAYLOAD_CHARS = 7089
+
+
+def _scan_error(exc: services.ScanError):
+    errors = {exc.field: exc.message} if exc.field else None
+    return api_error(exc.code, exc.message, 422, errors)
+
+
+def _scan(venue_code, payload):
+    venue = None
+    if isinstance(venue_code, str):
+        venue = get_venue(session=db.session, code=venue_code)
+    try:
+        result = services.handle_scan(
+            session=db.session, now=clock.now(), venue_code=venue_code, payload=payload,
+            settings=runtime.scan_settings(current_app._get_current_object()),
+            kiosk_id=device_kiosk_id(venue) if venue is not None else None)
+    except services.ScanError as exc:
+        return _scan_error(exc)
+    return jsonify(result.as_json())
+
+
+@bp.post("/api/v1/checkins")
+@scan_caller_required
+def api_checkins():
+    """`{venue_code, payload}` → `{visit_id, action, status, visitor: {display_name}}`."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return api_error("body_not_object", _l("The request body must be a JSON object."), 422)
+    errors = {}
+    venue_code, payload = data.get("venue_code"), data.get("payload")
+    if not isinstance(venue_code, str) or not venue_code.strip():
+        errors["venue_code"] = _l("Give the venue code.")
+    if not isinstance(payload, str) or not payload.strip():
+        errors["payload"] = _l("Give the scanned text.")
+    elif len(payload) > MAX_PAYLOAD_CHARS:
+        errors["payload"] = _l("The scanned text is too long for a QR code.")
+    if errors:
+        return api_error("invalid_request", _l("Some fields need attention."), 422, errors)
+    return _scan(venue_code, payload)
+
+
+@bp.post("/api/v1/scan")
+@scan_caller_required
+def api_scan():
+    """Multipart `image` + `venue_code`: decode the image, then as /api/v1/checkins."""
+    upload = request.files.get("image")
+    venue_code = request.form.get("venue_code")
+    errors = {}
+    if upload is None:
+        errors["image"] = _l("Send a photo of the QR code as the image field.")
+    if not venue_code or not venue_code.strip():
+        errors["venue_code"] = _l("Give the venue code.")
+    if errors:
+        return api_error("invalid_request", _l("Some fields need attention."), 422, errors)
+    try:
+        detections = decode_image_bytes(
+            upload.read(), decoder=_decoder(current_app.config["DECODER"]))
+    except ImageError as exc:
+        return api_error(exc.code, exc.message, 422, {"image": exc.message})
+    if not detections:
+        return api_error("no_code_found", _l("No QR code was found in the image."), 422,
+                         {"image": _l("No QR code was found in the image.")})
+    # Several codes in one frame (a card beside a phone): prefer one the kiosk recognises.
+    texts = [d.text for d in detections]
+    payload = next((t for t in texts if parse_code(t).kind != "unknown"), texts[0])
+    return _scan(venue_code, payload)
+
+
+_decoders: dict = {}
+
+
+def _decoder(name: str):
+    """One decoder per kind, shared by the request threads (the decoders are stateless)."""
+    if name not in _decoders:
+        _decoders[name] = make_decoder(name)
+    return _decoders[name]
+
+
+@bp.record_once
+def _exempt_api_from_form_csrf(state) -> None:
+    """The API checks the CSRF header itself for browser callers (kiosk/access.py); bearer-token
+    scripts have no form token to send."""
+    csrf = state.app.extensions["csrf"]
+    for view in (api_checkins, api_scan):
+        csrf.exempt(f"{__name__}.{view.__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Live camera preview (MJPEG) with the detected code outlined
+
+# At most this many preview frames per second per screen: a guide for aiming, not a video feed.
+PREVIEW_MAX_FPS = 8
+# Resend the last frame this often when the camera is idle, so a closed tab is noticed.
+PREVIEW_KEEPALIVE_S = 5.0
+
+
+@bp.get("/kiosk/preview.mjpg")
+@screen_required
+def preview():
+    camera = current_app.extensions["workers"].get("camera")
+    if camera is None or not hasattr(camera, "preview_jpeg"):
+        abort(404)
+    db.session.close()
+    return Response(_mjpeg(camera), mimetype="multipart/x-mixed-replace; boundary=frame")
+
+
+def _mjpeg(camera):
+    seq, last = 0, None
+    min_gap = 1.0 / PREVIEW_MAX_FPS
+    sent_at = 0.0
+    while True:
+        got = camera.preview_jpeg(after=seq, timeout=PREVIEW_KEEPALIVE_S)
+        if got is None:
+            if camera.status() == "off":
+                return
+            if last is None:
+                continue
+        else:
+            seq, last = got
+        wait = min_gap - (time.monotonic() - sent_at)
+        if wait > 0:
+            time.sleep(wait)  # throttle: the camera may deliver 30 frames a second
+        sent_at = time.monotonic()
+        yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
+               + str(len(last)).encode() + b"\r\n\r\n" + last + b"\r\n")

@@ -9,7 +9,6 @@ from sqlmodel import select
 
 from core.audit import verify_chain
 from core.models import AuditEvent
-from kiosk import events
 from kiosk.models import ClosedBy, Visit, VisitStatus
 from kiosk.services import (
     VisitError,
@@ -22,24 +21,7 @@ from kiosk.services import (
     review_visit,
 )
 from tests.conftest import T0
-
-
-@pytest.fixture
-def venue(make_venue):
-    return make_venue(code="HQ", name="Trụ sở chính")
-
-
-@pytest.fixture
-def stream(venue):
-    with events.broker.subscribe(venue.code) as subscription:
-        yield subscription
-
-
-def drain(subscription):
-    found = []
-    while (event := subscription.get(timeout=0)) is not None:
-        found.append(event)
-    return found
+from tests.kiosk.conftest import drain
 
 
 def test_open_visit_publishes_after_commit_only(session, venue, make_visitor, stream):
