@@ -577,10 +577,11 @@ class CameraWorker:
                     source.close()
                 if self._stop.is_set():
                     return
-                if ended:
-                    if not self._reopen:
+                if not self._reopen:  # `scan`: the run ends with its source
+                    if ended:
                         self._set_status(OFF, "finished")
-                        return
+                    return
+                if ended:
                     self._stop.wait(self._poll_s)  # a watched folder or file: look again
                     continue
                 self._stop.wait(delay)
