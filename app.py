@@ -47,8 +47,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(kiosk_bp)
 
     # CLI groups.
-    from kiosk.cli import kiosk_cli
+    from kiosk.cli import kiosk_cli, scan
 
-    for command in (*CORE_COMMANDS, kiosk_cli):
+    for command in (*CORE_COMMANDS, kiosk_cli, scan):
         app.cli.add_command(command)
     return app

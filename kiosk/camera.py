@@ -21,8 +21,8 @@ import cv2
 import numpy as np
 
 from kiosk.codes import ScannedCode, parse_code
-from kiosk.decoding import Decoder, Detection, ImageError, load_image_bytes, make_decoder
-from kiosk.decoding import render_preview, to_gray
+from kiosk.decoding import (DECODER_NAMES, Decoder, DecoderUnavailable, Detection, ImageError,
+                            load_image_bytes, make_decoder, render_preview, to_gray)
 
 logger = logging.getLogger(__name__)
 
@@ -396,7 +396,9 @@ class CameraWorker:
         opener: Callable[..., FrameSource] = open_source,
     ) -> None:
         self.spec = source if isinstance(source, SourceSpec) else parse_source(source)
-        self._decoder = make_decoder(decoder) if isinstance(decoder, str) else decoder
+        if isinstance(decoder, str) and decoder.strip().lower() not in DECODER_NAMES:
+            raise ValueError(f"unknown decoder {decoder!r}: use one of {', '.join(DECODER_NAMES)}")
+        self._decoder = decoder  # a name is turned into a backend at start (see start())
         self._reopen = reopen
         self._dedupe = Deduplicator(dedupe_window_s)
         self._backoff_initial_s = backoff_initial_s
@@ -460,6 +462,13 @@ class CameraWorker:
         if self.spec.kind == "none":
             self._set_status(OFF, "disabled")
             return
+        if isinstance(self._decoder, str):
+            try:
+                self._decoder = make_decoder(self._decoder)
+            except DecoderUnavailable as exc:  # e.g. libzbar0 missing: say so, keep the kiosk up
+                self._set_status(ERROR, str(exc))
+                return
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)  # we report status
         self._stop.clear()
         self._threads = [
             threading.Thread(target=self._capture_loop, name="camera-capture", daemon=True),
@@ -577,10 +586,11 @@ class CameraWorker:
                     source.close()
                 if self._stop.is_set():
                     return
-                if ended:
-                    if not self._reopen:
+                if not self._reopen:  # `scan`: the run ends with its source
+                    if ended:
                         self._set_status(OFF, "finished")
-                        return
+                    return
+                if ended:
                     self._stop.wait(self._poll_s)  # a watched folder or file: look again
                     continue
                 self._stop.wait(delay)

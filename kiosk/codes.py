@@ -127,7 +127,7 @@ def parse_cccd(text: str) -> ScannedCode | None:
     return ScannedCode(CCCD, text, identity=identity, warnings=_soft_checks(identity))
 
 
-_NATIONAL_BIRTH_RE = re.compile(r"(\d{4})-(\d{2}|\*{2})-(\d{2}|\*{2})")
+_NATIONAL_BIRTH_RE = re.compile(r"([0-9]{4})-([0-9]{2}|\*{2})-([0-9]{2}|\*{2})")
 _DOCUMENT_RE = re.compile(r"[A-Za-z0-9*]{5,20}")
 
 

@@ -67,15 +67,37 @@ def device_kiosk_id(app: Flask, session, venue) -> int:
 # ---------------------------------------------------------------------------------------------
 # Camera → check-in
 
-class CameraCheckIn:
-    """The camera worker plus one thread that hands each newly presented code to handle_scan
-    (outside the decode thread, so a slow database never stalls decoding). Shown as `camera`."""
+# The camera worker of this process, once built: later builders (the check-in consumer) take
+# decoded codes from it with `camera.subscribe()` or `camera.add_listener(callback)`.
+CAMERA_EXTENSION = "kiosk.camera"
 
-    name = "camera"
+
+def build_camera(app: Flask) -> Worker | None:
+    """The camera named by KIOSK_CAMERA_SOURCE; None when it is `none` (/healthz says "off")."""
+    from kiosk.camera import CameraWorker, parse_source
+
+    spec = parse_source(app.config["CAMERA_SOURCE"])
+    if spec.kind == "none":
+        return None
+    camera = CameraWorker(spec, decoder=app.config["DECODER"])
+    app.extensions[CAMERA_EXTENSION] = camera
+    return camera
+
+
+def camera_of(app: Flask):
+    """The CameraWorker built for this process, or None (no camera, or not `kiosk run`)."""
+    return app.extensions.get(CAMERA_EXTENSION)
+
+
+class CameraCheckIn:
+    """Hands each code the camera reads to handle_scan, in a thread of its own (a slow database
+    never stalls decoding). Subscribes when built, so no code read after the camera starts is
+    lost; runs while the camera runs."""
+
+    name = "checkin"
 
     def __init__(self, app: Flask, camera):
         self.app = app
-        self.camera = camera
         self._scans: queue.Queue = camera.subscribe()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,19 +107,14 @@ class CameraCheckIn:
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="camera-checkin", daemon=True)
         self._thread.start()
-        self.camera.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self.camera.stop(timeout)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
 
     def status(self) -> str:
-        return self.camera.status()
-
-    def preview_jpeg(self, after: int = 0, timeout: float = 1.0):
-        return self.camera.preview_jpeg(after=after, timeout=timeout)
+        return "ok" if self._thread is not None and self._thread.is_alive() else OFF
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -132,13 +149,9 @@ def handle_camera_scan(app: Flask, payload: str) -> services.ScanResult | None:
         return result
 
 
-def build_camera(app: Flask) -> Worker | None:
-    from kiosk.camera import CameraWorker, parse_source
-
-    spec = parse_source(app.config["CAMERA_SOURCE"])
-    if spec.kind == "none":
-        return None
-    return CameraCheckIn(app, CameraWorker(spec, decoder=app.config["DECODER"], reopen=True))
+def build_checkin(app: Flask) -> Worker | None:
+    camera = camera_of(app)
+    return CameraCheckIn(app, camera) if camera is not None else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -193,14 +206,24 @@ def build_auto_checkout(app: Flask) -> Worker | None:
     return AutoCheckout(app)
 
 
-# Features append their builder functions here (the BLE scanner adds its own).
-BUILDERS = [build_camera, build_auto_checkout]
+# Hardware workers and what consumes them, in start order (the BLE scanner appends its own).
+BUILDERS = [build_camera, build_checkin]
+# Periodic jobs of a kiosk process (no hardware).
+JOB_BUILDERS = [build_auto_checkout]
 
 
-def build_workers(app: Flask) -> list[Worker]:
+def _build(app: Flask, builders) -> list[Worker]:
     workers = []
-    for build in BUILDERS:
+    for build in builders:
         worker = build(app)
         if worker is not None:
             workers.append(worker)
     return workers
+
+
+def build_workers(app: Flask) -> list[Worker]:
+    return _build(app, BUILDERS)
+
+
+def build_jobs(app: Flask) -> list[Worker]:
+    return _build(app, JOB_BUILDERS)

@@ -146,7 +146,7 @@ def screen():
     venue = kiosk_venue()
     config = current_app.config
     lang = str(get_locale() or "vi")
-    camera = current_app.extensions["workers"].get("camera")
+    camera = runtime.camera_of(current_app)
     screen_config = {
         "venue_code": venue.code,
         "lang": lang,
@@ -169,7 +169,7 @@ def screen():
         status=device_status(),
         status_words=STATUS_WORDS,
         device_names=DEVICE_NAMES,
-        camera_preview=camera is not None and hasattr(camera, "preview_jpeg"),
+        camera_preview=camera is not None,
         labels=LABELS,
         symptoms=SYMPTOMS,
         exposures=EXPOSURES,
@@ -433,8 +433,8 @@ PREVIEW_KEEPALIVE_S = 5.0
 @bp.get("/kiosk/preview.mjpg")
 @screen_required
 def preview():
-    camera = current_app.extensions["workers"].get("camera")
-    if camera is None or not hasattr(camera, "preview_jpeg"):
+    camera = runtime.camera_of(current_app)
+    if camera is None:
         abort(404)
     db.session.close()
     return Response(_mjpeg(camera), mimetype="multipart/x-mixed-replace; boundary=frame")
