@@ -15,6 +15,7 @@ from flask import Flask
 from core.db import db
 from core.services import ensure_kiosk, get_venue
 from core.workers import OFF, Worker
+from declarations.rules import TriageRules, rules_from_config
 from declarations.tokens import KeyRing, load_keyring
 from kiosk import services
 from kiosk.stays import StayRules
@@ -26,12 +27,21 @@ logger = logging.getLogger(__name__)
 # What a scan needs from the app (services never read the config themselves)
 
 def token_keyring(app: Flask) -> KeyRing:
-    """The personal-token keys in instance/keys (made on first use), loaded once per process."""
-    ring = app.extensions.get("kiosk.keyring")
+    """The personal-token keys in instance/keys (made on first use), loaded once per process and
+    shared with the declarations package (which signs with the same ring)."""
+    ring = app.extensions.get("declarations.keyring")
     if ring is None:
         ring = load_keyring(Path(app.instance_path) / "keys")
-        app.extensions["kiosk.keyring"] = ring
+        app.extensions["declarations.keyring"] = ring
     return ring
+
+
+def triage_rules(app: Flask) -> TriageRules:
+    rules = app.extensions.get("declarations.rules")
+    if rules is None:
+        rules = rules_from_config(app.config.get("TRIAGE_RULES"))
+        app.extensions["declarations.rules"] = rules
+    return rules
 
 
 def scan_settings(app: Flask) -> services.ScanSettings:
@@ -43,9 +53,14 @@ def scan_settings(app: Flask) -> services.ScanSettings:
             fresh_hours=config["DECLARATION_FRESH_HOURS"],
         ),
         keyring=token_keyring(app),
-        token_max_age=timedelta(days=config["RETENTION_DAYS"]),
+        # The declarations package's token lifetime when it sets one, else the retention period
+        # (a token's declaration is purged after that anyway).
+        token_max_age=timedelta(days=int(config.get("TOKEN_MAX_AGE_DAYS")
+                                         or config["RETENTION_DAYS"])),
         ticket_secret=config["SECRET_KEY"],
         ticket_ttl_s=config["CONFIRM_TTL_S"],
+        triage_rules=triage_rules(app),
+        retention_days=config["RETENTION_DAYS"],
     )
 
 

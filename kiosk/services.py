@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
-from itsdangerous import URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import update
 from sqlmodel import Session, select
 
@@ -16,8 +16,14 @@ from core.audit import record_audit
 from core.i18n import format_local
 from core.models import User, Venue
 from declarations.identity import display_name as shown_name
+from declarations.messages import problem
 from declarations.models import Declaration, Visitor
+from declarations.consent import consent_version
+from declarations.identity import classify_id, fold
+from declarations.models import DeclarationSource
+from declarations.rules import DEFAULT_RULES, TriageRules, triage
 from declarations.tokens import KeyRing, TokenError
+from kiosk.answers import HealthAnswers, validate_health_answers
 from kiosk import events
 from kiosk.codes import CCCD, NATIONAL_QR, TOKEN, VENUE, parse_code
 from kiosk.models import ClosedBy, OpenedBy, Visit, VisitStatus
@@ -293,17 +299,24 @@ class ScanSettings:
     # Signs the touchscreen's follow-up question (stale declaration, ID-card scan).
     ticket_secret: str
     ticket_ttl_s: int
+    # For declarations made at the kiosk: the triage rules and the consent texts' retention days.
+    triage_rules: TriageRules = DEFAULT_RULES
+    retention_days: int = 21
 
 
 class ScanError(ValueError):
     """A scan that checks nobody in or out. `code` for the API, `message` (lazy or a Problem)
     for people; `field` when one request field is to blame."""
 
-    def __init__(self, code: str, message, *, field: str | None = None):
+    def __init__(self, code: str, message, *, field: str | None = None,
+                 errors: dict | None = None):
         super().__init__(code)
         self.code = code
         self.message = message
         self.field = field
+        self.errors = dict(errors or {})
+        if field is not None:
+            self.errors.setdefault(field, message)
 
 
 @dataclass
@@ -336,9 +349,23 @@ class ScanResult:
 
 CONFIRM_TICKET_SALT = "kiosk.confirm"
 
+# What the kiosk says when a scan or an answer checks nobody in (besides the token problems of
+# declarations/messages.py and the code hints of kiosk/codes.py).
+MESSAGES = {
+    "unknown_venue": _l("There is no venue with this code."),
+    "unknown_visitor": _l("This QR code is no longer valid; please declare again."),
+    "token_revoked": _l("This QR code was withdrawn; please declare again."),
+    "unknown_code": _l("This code is not a personal QR code or an ID card."),
+    "confirmation_expired": _l("This question has expired. Please scan your code again."),
+    "identity_unreadable": _l("The name on this code could not be read. Please declare on "
+                              "your phone or ask the receptionist."),
+    "validation_failed": _l("Some answers need attention."),
+}
 
-def _ticket_serializer(secret: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(secret, salt=CONFIRM_TICKET_SALT)
+
+def _ticket_serializer(secret: str) -> URLSafeSerializer:
+    # Expiry is checked against the service's own `now` (in the payload), not the system clock.
+    return URLSafeSerializer(secret, salt=CONFIRM_TICKET_SALT)
 
 
 def _publish_now(topic: str, event: dict) -> None:
@@ -384,7 +411,7 @@ def handle_scan(
         elif code.kind == VENUE:
             raise ScanError("venue_code_scanned", code.hint)
         else:
-            raise ScanError("unknown_code", code.hint)
+            raise ScanError("unknown_code", MESSAGES["unknown_code"])
     except ScanError as exc:
         session.rollback()
         logger.info("scan at venue %s refused: %s (%s)", venue.id, exc.code, code.kind)
@@ -397,8 +424,7 @@ def _scan_venue(*, session: Session, venue_code) -> Venue:
     code = venue_code.strip().upper() if isinstance(venue_code, str) else ""
     venue = session.exec(select(Venue).where(Venue.code == code)).first() if code else None
     if venue is None or not venue.is_active:
-        raise ScanError("unknown_venue", _l("There is no venue with this code."),
-                        field="venue_code")
+        raise ScanError("unknown_venue", MESSAGES["unknown_venue"], field="venue_code")
     return venue
 
 
@@ -411,11 +437,9 @@ def _visitor_from_token(*, session: Session, text: str, now: datetime,
     visitor = session.get(Visitor, claims.visitor_id)
     if visitor is None:
         # Deleted on request or purged after the retention period.
-        raise ScanError("unknown_visitor",
-                        _l("This QR code is no longer valid; please declare again."))
+        raise ScanError("unknown_visitor", MESSAGES["unknown_visitor"])
     if visitor.tokens_valid_after is not None and claims.issued_at < visitor.tokens_valid_after:
-        raise ScanError("token_revoked",
-                        _l("This QR code was withdrawn; please declare again."))
+        raise ScanError("token_revoked", MESSAGES["token_revoked"])
     return visitor
 
 
@@ -505,7 +529,9 @@ def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
          visitor: Visitor | None, declaration: Declaration | None, kiosk_id: int | None,
          identity: dict | None = None) -> dict:
     """Sign the question for the touchscreen and show it on the venue's screens."""
+    expires_at = now + timedelta(seconds=settings.ticket_ttl_s)
     ticket = _ticket_serializer(settings.ticket_secret).dumps({
+        "exp": expires_at.timestamp(),
         "reason": reason,
         "venue": venue.code,
         "kiosk": kiosk_id,
@@ -517,7 +543,7 @@ def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
     confirmation = {
         "reason": reason,
         "ticket": ticket,
-        "expires_at": (now + timedelta(seconds=settings.ticket_ttl_s)).isoformat(),
+        "expires_at": expires_at.isoformat(),
         "display_name": name,
         "declared_at": declaration.submitted_at.isoformat() if declaration is not None else None,
         "declared_local": (format_local(declaration.submitted_at)
@@ -536,3 +562,187 @@ def _link_nearby_phone(*, session: Session, visit: Visit, now: datetime) -> None
     """Link the strongest contact-tracing phone heard nearby to the visit ("Bluezone detected");
     the BLE package does it when it is installed."""
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The touchscreen's answer to a question asked after a scan
+
+def venue_consent_version(venue: Venue, *, retention_days: int) -> str:
+    """The consent texts a visitor at `venue` reads (the venue's unit or name is the operator),
+    as the declarations package versions them."""
+    return consent_version(retention_days=retention_days, operator=venue.unit or venue.name)
+
+
+@dataclass(frozen=True)
+class _Carried:
+    """A previous declaration's answers, as the triage rules read them."""
+
+    symptoms: list
+    exposures: list
+    travel_14d: bool
+    body_temperature_c: float | None = None  # measured now or not at all: never carried over
+
+
+def confirm_scan(
+    *,
+    session: Session,
+    now: datetime,
+    ticket: str,
+    changed: bool,
+    answers,
+    settings: ScanSettings,
+) -> ScanResult:
+    """The visitor answered the touchscreen: "nothing has changed" (a stale declaration is
+    renewed as it was), or health answers (changed since, or after an ID-card scan). Makes the
+    new declaration and the check-in in one transaction. A repeated answer (a double tap)
+    checks in once."""
+    question = _open_ticket(ticket, now=now, secret=settings.ticket_secret)
+    venue = _scan_venue(session=session, venue_code=question.get("venue"))
+    kiosk_id = question.get("kiosk")
+    version = venue_consent_version(venue, retention_days=settings.retention_days)
+    stale = question.get("reason") == "stale"
+    previous = None
+    if stale:
+        visitor = session.get(Visitor, question.get("visitor") or 0)
+        previous = session.get(Declaration, question.get("declaration") or 0)
+        if visitor is None or previous is None or previous.visitor_id != visitor.id:
+            raise ScanError("unknown_visitor", MESSAGES["unknown_visitor"])
+        health = None
+        if changed:
+            health = _health_or_raise(answers, version, ask_phone=False)
+        elif previous.consent_text_version != version:
+            # Consent lasts until withdrawn, but not across a change of the texts read.
+            raise ScanError("consent_changed", problem("consent_changed"))
+    else:
+        health = _health_or_raise(answers, version, ask_phone=True)
+        visitor = _visitor_from_identity(session=session, identity=question.get("identity") or {},
+                                         known_id=question.get("visitor"), now=now,
+                                         phone=health.phone_e164)
+
+    lock_visitor(session=session, visitor_id=visitor.id)
+    inside = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
+    result = ScanResult(action="check_in", venue_code=venue.code, visitor=visitor)
+    if inside is not None and now - inside.checked_in_at < timedelta(
+            minutes=max(settings.rules.min_stay_min, 1)):
+        session.rollback()  # answered twice: the first answer already checked them in
+        result.visit, result.repeated = inside, True
+        return result
+    if stale:
+        declaration = _renewed_declaration(previous=previous, venue=venue, now=now,
+                                           health=health, rules=settings.triage_rules)
+    else:
+        declaration = _kiosk_declaration(visitor=visitor, venue=venue, now=now, health=health,
+                                         rules=settings.triage_rules)
+    session.add(declaration)
+    session.flush()
+    if inside is not None:  # checked in meanwhile by other means: the visit follows the answers
+        inside.declaration_id = declaration.id
+        inside.status = _visit_status(declaration)
+        session.add(inside)
+        session.flush()
+        _publish(session, inside, "check_in")
+        result.visit = inside
+    else:
+        result.visit = open_visit(
+            session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
+            opened_by=OpenedBy.scan, kiosk_id=kiosk_id, declaration_id=declaration.id,
+            status=_visit_status(declaration), commit=False)
+        _link_nearby_phone(session=session, visit=result.visit, now=now)
+    session.commit()
+    logger.info("declaration %s made at the kiosk (%s) for visitor %s: %s (visit %s)",
+                declaration.id, declaration.source, visitor.id, declaration.status,
+                result.visit.id)
+    return result
+
+
+def _open_ticket(ticket, *, now: datetime, secret: str) -> dict:
+    try:
+        question = _ticket_serializer(secret).loads(ticket) if isinstance(ticket, str) else None
+    except BadSignature:
+        question = None
+    if not isinstance(question, dict) or now.timestamp() > float(question.get("exp", 0)):
+        raise ScanError("confirmation_expired", MESSAGES["confirmation_expired"])
+    return question
+
+
+def _health_or_raise(answers, version: str, *, ask_phone: bool) -> HealthAnswers:
+    checked = validate_health_answers(answers, consent_version=version, ask_phone=ask_phone)
+    if checked.answers is None:
+        if "consent_processing" in checked.errors and \
+                checked.errors["consent_processing"].code == "consent_changed":
+            raise ScanError("consent_changed", problem("consent_changed"))
+        raise ScanError("validation_failed", MESSAGES["validation_failed"],
+                        errors=checked.errors)
+    return checked.answers
+
+
+def _visitor_from_identity(*, session: Session, identity: dict, known_id: int | None,
+                           now: datetime, phone: str | None) -> Visitor:
+    """The person on the card: known by the scan, or by ID number (a double tap made them a
+    moment ago), else a new visitor with what the card says."""
+    visitor = session.get(Visitor, known_id) if known_id else None
+    id_number = identity.get("id_number")
+    if visitor is None and id_number:
+        visitor = session.exec(
+            select(Visitor).where(Visitor.id_number == id_number)
+            .order_by(Visitor.updated_at.desc())
+        ).first()
+    if visitor is None:
+        name = identity.get("full_name")
+        if not name:
+            raise ScanError("identity_unreadable", MESSAGES["identity_unreadable"])
+        visitor = Visitor(
+            full_name=name, name_folded=fold(name), birth_year=identity.get("birth_year"),
+            gender=identity.get("gender"), nationality="VN", id_number=id_number,
+            id_type=classify_id(id_number).value if id_number else None,
+            created_at=now, updated_at=now)
+    if phone and not visitor.phone_e164:
+        visitor.phone_e164 = phone
+    visitor.updated_at = now
+    session.add(visitor)
+    session.flush()
+    return visitor
+
+
+def _renewed_declaration(*, previous: Declaration, venue: Venue, now: datetime,
+                         health: HealthAnswers | None, rules: TriageRules) -> Declaration:
+    """A stale declaration renewed: as it was ("nothing has changed"), or with new health answers
+    and the consent given with them."""
+    answers = health if health is not None else _Carried(
+        list(previous.symptoms or []), list(previous.exposures or []), previous.travel_14d)
+    decision = triage(answers, rules)
+    consent = {
+        "consent_processing": previous.consent_processing,
+        "consent_sensitive_health": previous.consent_sensitive_health,
+        "consent_text_version": previous.consent_text_version,
+        "consent_at": previous.consent_at,
+    } if health is None else {
+        "consent_processing": True, "consent_sensitive_health": True,
+        "consent_text_version": health.consent_text_version, "consent_at": now,
+    }
+    return Declaration(
+        visitor_id=previous.visitor_id, venue_id=venue.id, submitted_at=now,
+        lang=health.lang if health is not None else previous.lang,
+        source=DeclarationSource.reconfirmation.value,
+        travel_14d=answers.travel_14d,
+        travel_places=health.travel_places if health is not None else previous.travel_places,
+        symptoms=list(answers.symptoms), exposures=list(answers.exposures),
+        conditions=previous.conditions, visitor_company=previous.visitor_company,
+        host_name=previous.host_name, host_department=previous.host_department,
+        visit_purpose=previous.visit_purpose, visit_purpose_note=previous.visit_purpose_note,
+        body_temperature_c=None, declared_for_other=previous.declared_for_other,
+        status=decision.status, rules_version=decision.rules_version,
+        previous_declaration_id=previous.id, **consent)
+
+
+def _kiosk_declaration(*, visitor: Visitor, venue: Venue, now: datetime, health: HealthAnswers,
+                       rules: TriageRules) -> Declaration:
+    decision = triage(health, rules)
+    return Declaration(
+        visitor_id=visitor.id, venue_id=venue.id, submitted_at=now, lang=health.lang,
+        source=DeclarationSource.kiosk.value, travel_14d=health.travel_14d,
+        travel_places=health.travel_places, symptoms=list(health.symptoms),
+        exposures=list(health.exposures), status=decision.status,
+        rules_version=decision.rules_version, consent_processing=True,
+        consent_sensitive_health=True, consent_text_version=health.consent_text_version,
+        consent_at=now)

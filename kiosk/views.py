@@ -97,6 +97,12 @@ STATUS_WORDS = {
     "error": _l("error"),
 }
 DEVICE_NAMES = {"camera": _l("Camera"), "ble": _l("Bluetooth")}
+VISIT_STATUSES = {
+    "clear": _l("clear"),
+    "needs_review": _l("waiting for a decision"),
+    "admitted": _l("admitted"),
+    "turned_away": _l("turned away"),
+}
 # Seconds a result card stays up: long enough to read at arm's length, short enough for a queue.
 CARD_S = 6
 # Browser-camera mode: one frame posted for decoding this often.
@@ -107,14 +113,8 @@ def refusal_messages() -> dict[str, str]:
     """What the screen says for each refused scan (the event carries only the code)."""
     messages = {f"token_{reason}": str(problem(f"token_{reason}"))
                 for reason in TokenError.REASONS}
-    messages.update({
-        "token_revoked": _("This QR code was withdrawn; please declare again."),
-        "unknown_visitor": _("This QR code is no longer valid; please declare again."),
-        "venue_code_scanned": str(HINTS[VENUE]),
-        "unknown_code": _("This code is not a personal QR code or an ID card."),
-        "unknown_venue": _("There is no venue with this code."),
-        "confirmation_expired": _("This question has expired. Please scan your code again."),
-    })
+    messages.update({code: str(text) for code, text in services.MESSAGES.items()})
+    messages["venue_code_scanned"] = str(HINTS[VENUE])
     return messages
 
 
@@ -174,7 +174,7 @@ def screen():
         symptoms=SYMPTOMS,
         exposures=EXPOSURES,
         consent=consent_texts(lang, retention_days=config["RETENTION_DAYS"],
-                              operator=config.get("OPERATOR")),
+                              operator=venue.unit or venue.name),
         screen_config=screen_config,
     )
 
@@ -261,7 +261,8 @@ def desk():
     flagged = services.flagged_queue(session=db.session, venue_id=venue.id)
     template = "kiosk/_desk_lists.html" if request.args.get("part") == "lists" else "kiosk/desk.html"
     return render_template(template, venue=venue, inside=inside, flagged=flagged,
-                           status=device_status())
+                           status=device_status(), status_words=STATUS_WORDS,
+                           device_names=DEVICE_NAMES, visit_statuses=VISIT_STATUSES)
 
 
 @bp.post("/kiosk/visits/<int:visit_id>/check-out")
@@ -337,8 +338,7 @@ MAX_PAYLOAD_CHARS = 7089
 
 
 def _scan_error(exc: services.ScanError):
-    errors = {exc.field: exc.message} if exc.field else None
-    return api_error(exc.code, exc.message, 422, errors)
+    return api_error(exc.code, exc.message, 422, exc.errors)
 
 
 def _scan(venue_code, payload):
@@ -402,6 +402,26 @@ def api_scan():
     return _scan(venue_code, payload)
 
 
+@bp.post("/api/v1/checkins/confirm")
+@scan_caller_required
+def api_confirm():
+    """The touchscreen's answer to a `needs_confirmation`: `{ticket, changed: false}` ("nothing
+    has changed") or `{ticket, changed: true, answers: {travel_14d, travel_places, symptoms,
+    exposures, consent_processing, consent_sensitive_health, consent_text_version[, phone]}}`;
+    answers as /api/v1/checkins."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        return api_error("body_not_object", _l("The request body must be a JSON object."), 422)
+    try:
+        result = services.confirm_scan(
+            session=db.session, now=clock.now(), ticket=data.get("ticket"),
+            changed=data.get("changed") is True, answers=data.get("answers"),
+            settings=runtime.scan_settings(current_app._get_current_object()))
+    except services.ScanError as exc:
+        return _scan_error(exc)
+    return jsonify(result.as_json())
+
+
 _decoders: dict = {}
 
 
@@ -417,7 +437,7 @@ def _exempt_api_from_form_csrf(state) -> None:
     """The API checks the CSRF header itself for browser callers (kiosk/access.py); bearer-token
     scripts have no form token to send."""
     csrf = state.app.extensions["csrf"]
-    for view in (api_checkins, api_scan):
+    for view in (api_checkins, api_scan, api_confirm):
         csrf.exempt(f"{__name__}.{view.__name__}")
 
 
