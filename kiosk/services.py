@@ -339,7 +339,8 @@ class ScanResult:
             "visit_id": self.visit.id if self.visit is not None else None,
             "action": self.action,
             "status": self.status,
-            "visitor": {"display_name": display_name(self.visitor)},
+            "visitor": {"display_name": (display_name(self.visitor) if self.visitor is not None
+                                         else identity_display_name(self.identity))},
             "repeated": self.repeated,
         }
         if self.confirmation is not None:
