@@ -1,5 +1,6 @@
 """`flask --app app kiosk run`: web server + camera + BLE workers in one process;
-`flask --app app scan`: decode a camera, video, image or folder and print one JSON line per code."""
+`flask --app app scan`: decode a camera, video, image or folder and print one JSON line per code;
+`flask --app app venue poster`: the printable venue poster."""
 from __future__ import annotations
 
 import json
@@ -10,6 +11,8 @@ import signal
 import click
 from flask import current_app, has_app_context
 from flask.cli import AppGroup
+
+from core.cli import venue_cli
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +105,44 @@ def scan(source, decoder, window):
     if status.state in (ABSENT, ERROR, RECONNECTING):
         reason = {ABSENT: "not available", RECONNECTING: "lost", ERROR: "unusable"}[status.state]
         raise click.ClickException(f"source {reason}: {status.detail}")
+
+
+@venue_cli.command("poster")
+@click.option("--code", required=True, help="The venue code.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Where to write the PDF.")
+@click.option("--base-url", default=None,
+              help="The address visitors' phones reach (default: KIOSK_PUBLIC_URL).")
+def venue_poster(code, output, base_url):
+    """Write the printable A4 poster of a venue: its QR code and bilingual instructions."""
+    from core.db import db
+    from core.services import get_venue
+    from declarations.venue_links import build_venue_url
+    from kiosk.poster import PosterError, PosterVenue, render_poster
+
+    base_url = base_url or current_app.config.get("PUBLIC_URL")
+    if not base_url:
+        raise click.UsageError("set KIOSK_PUBLIC_URL or pass --base-url: the QR code must hold "
+                               "an address that visitors' phones can reach")
+    with db.new_session() as session:
+        venue = get_venue(session=session, code=code)
+    if venue is None:
+        raise click.UsageError(f"no venue {code.strip().upper()}")
+    url = build_venue_url(base_url, venue.code, current_app.config["SECRET_KEY"])
+    try:
+        pdf = render_poster(PosterVenue(venue.code, venue.name, venue.address, url))
+    except PosterError as exc:
+        raise click.ClickException(str(exc)) from None
+    with open(output, "wb") as handle:
+        handle.write(pdf)
+    click.echo(f"poster for {venue.code} written to {output} ({url})")
+
+
+@kiosk_cli.command("close-overdue")
+def close_overdue():
+    """Check out every visit past its venue's closing time or maximum stay (`kiosk run` does this
+    every minute; a central server without it runs this from cron)."""
+    from kiosk.runtime import AutoCheckout
+
+    closed = AutoCheckout(current_app._get_current_object()).run_once()
+    click.echo(f"{closed} visits closed")

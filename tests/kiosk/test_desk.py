@@ -1,0 +1,94 @@
+"""The receptionist's desk: flagged queue decisions, on-site list with check-out, close-all; in
+Vietnamese and English; receptionists and admins only."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from core.models import AuditEvent
+from kiosk.models import Visit
+from tests.conftest import T0
+
+
+@pytest.fixture
+def app_config():
+    return {"VENUE": "HQ"}
+
+
+@pytest.fixture
+def receptionist(make_user, login):
+    user = make_user("receptionist", display_name="Chị Mai")
+    login(user)
+    return user
+
+
+def test_desk_lists_flagged_and_inside_visitors(client, venue, receptionist, make_visitor,
+                                                make_visit):
+    make_visit(visitor=make_visitor(full_name="Lê Thị Hoa"), venue=venue, checked_in_at=T0,
+               status="needs_review")
+    make_visit(visitor=make_visitor(full_name="Trần Văn Bình"), venue=venue,
+               checked_in_at=T0 + timedelta(minutes=5))
+    make_visit(visitor=make_visitor(full_name="Đã Về"), venue=venue, checked_in_at=T0,
+               checked_out_at=T0 + timedelta(minutes=30))
+    page = client.get("/kiosk/desk").get_data(as_text=True)
+    assert "Bàn lễ tân" in page
+    assert "Đang chờ quyết định (1)" in page and "LÊ THỊ HOA" in page
+    assert "Đang có mặt (2)" in page and "TRẦN VĂN BÌNH" in page
+    assert "ĐÃ VỀ" not in page
+    assert "đến lúc 09:00" in page  # local time
+    client.get("/lang/en")
+    page = client.get("/kiosk/desk").get_data(as_text=True)
+    assert "Waiting for a decision (1)" in page and "On site now (2)" in page
+    lists = client.get("/kiosk/desk?part=lists").get_data(as_text=True)
+    assert "<html" not in lists and "LÊ THỊ HOA" in lists
+
+
+@pytest.mark.parametrize(("role", "status"), [("tracer", 403), ("admin", 200)])
+def test_desk_roles(client, venue, make_user, login, role, status):
+    assert client.get("/kiosk/desk").status_code == 302
+    login(make_user(role))
+    assert client.get("/kiosk/desk").status_code == status
+
+
+def test_admit_with_a_note_and_turn_away(client, clock, session, venue, receptionist,
+                                         make_visitor, make_visit):
+    first = make_visit(visitor=make_visitor(), venue=venue, checked_in_at=T0, status="needs_review")
+    second = make_visit(visitor=make_visitor(), venue=venue, checked_in_at=T0,
+                        status="needs_review")
+    response = client.post(f"/kiosk/visits/{first.id}/review",
+                           data={"decision": "admit", "note": "Nhiệt độ 36,9"})
+    assert response.status_code == 302
+    assert "Đã cho khách vào." in client.get("/kiosk/desk").get_data(as_text=True)
+    client.post(f"/kiosk/visits/{second.id}/review", data={"decision": "turn_away"})
+    session.expire_all()
+    first, second = session.get(Visit, first.id), session.get(Visit, second.id)
+    assert (first.status, first.review_note, first.reviewed_by_id) == (
+        "admitted", "Nhiệt độ 36,9", receptionist.id)
+    assert (second.status, second.closed_by) == ("turned_away", "staff")
+    actions = session.exec(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+    assert actions == ["visit.admit", "visit.turn_away"]
+    # A bad decision changes nothing.
+    response = client.post(f"/kiosk/visits/{first.id}/review", data={"decision": "maybe"})
+    assert "Hãy chọn cho vào hoặc từ chối." in client.get(response.headers["Location"]).get_data(
+        as_text=True)
+
+
+def test_check_out_and_close_all(client, clock, session, venue, receptionist, make_visitor,
+                                 make_visit):
+    one = make_visit(visitor=make_visitor(), venue=venue, checked_in_at=T0)
+    others = [make_visit(visitor=make_visitor(), venue=venue, checked_in_at=T0) for _ in range(2)]
+    clock.advance(hours=1)
+    client.post(f"/kiosk/visits/{one.id}/check-out")
+    session.expire_all()
+    assert session.get(Visit, one.id).closed_by == "staff"
+    # Close-all asks for a confirmation tick first.
+    client.post("/kiosk/visits/close-all", data={})
+    session.expire_all()
+    assert all(session.get(Visit, v.id).checked_out_at is None for v in others)
+    client.post("/kiosk/visits/close-all", data={"confirm": "yes"})
+    session.expire_all()
+    assert [session.get(Visit, v.id).closed_by for v in others] == ["close_all", "close_all"]
+    page = client.get("/kiosk/desk").get_data(as_text=True)
+    assert "Đã kết thúc 2 lượt ra vào." in page and "Không có ai đang ở trong." in page
