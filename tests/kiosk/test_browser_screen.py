@@ -1,0 +1,160 @@
+"""Real Chromium keeps the door screen open while check-ins happen elsewhere (the API, as a
+staff script or the camera worker would), and the result cards appear from the event stream;
+then a visitor answers the touchscreen questions."""
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.conftest import T0
+from tests.kiosk.conftest import CCCD_TEXT
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def app_config():
+    return {"VENUE": "HQ", "SCREEN_IDLE_S": 5}
+
+
+@pytest.fixture
+def checkin(live_server, make_user, api_token):
+    """POST /api/v1/checkins over real HTTP with a receptionist's bearer token."""
+    bearer = api_token(make_user("receptionist"))
+
+    def post(payload: str) -> dict:
+        request = urllib.request.Request(
+            live_server.url + "/api/v1/checkins",
+            data=json.dumps({"venue_code": "HQ", "payload": payload}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"})
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as error:
+            return json.load(error)
+
+    return post
+
+
+def open_screen(page, live_server):
+    page.goto(live_server.url + "/kiosk")
+    expect(page.locator("body")).to_have_attribute("data-stream", "open")
+    expect(page.locator("#idle")).to_be_visible()
+
+
+def test_result_cards_appear_from_the_event_stream(live_server, page, clock, venue, checkin,
+                                                   make_visitor, make_declaration, make_token):
+    fresh = make_visitor(full_name="Nguyễn Văn An")
+    token = make_token(fresh, make_declaration(visitor=fresh, submitted_at=T0))
+    flagged = make_visitor(full_name="Lê Thị Hoa", id_number="001190012346")
+    flagged_token = make_token(flagged, make_declaration(visitor=flagged, submitted_at=T0,
+                                                         status="needs_review"))
+    clock.advance(minutes=10)
+    open_screen(page, live_server)
+    expect(page.locator("#idle-title")).to_have_text("Khai báo y tế và ghi nhận ra vào")
+
+    assert checkin(token)["action"] == "check_in"
+    card = page.locator("#card")
+    expect(card).to_be_visible()
+    expect(card).to_have_class("kiosk-card card-green")
+    expect(page.locator("#card-title")).to_have_text("Xin mời vào!")
+    expect(page.locator("#card-name")).to_have_text("NGUYỄN VĂN AN")
+    expect(page.locator("#card-time")).to_have_text("Giờ vào: 09:10")
+    # The card goes away by itself and the idle screen comes back.
+    expect(page.locator("#idle")).to_be_visible(timeout=15_000)
+
+    assert checkin(flagged_token)["status"] == "needs_review"
+    expect(card).to_have_class("kiosk-card card-amber")
+    expect(page.locator("#card-title")).to_have_text("Vui lòng gặp lễ tân")
+    expect(page.locator("#card-name")).to_have_text("LÊ THỊ HOA")
+
+    assert checkin("WIFI:S:Cafe;;")["code"] == "unknown_code"
+    expect(card).to_have_class("kiosk-card card-red")
+    expect(page.locator("#card-title")).to_have_text("Mã không được chấp nhận")
+    expect(page.locator("#card-detail")).to_have_text(
+        "Mã này không phải mã QR cá nhân hay thẻ căn cước.")
+
+    clock.advance(hours=2)
+    assert checkin(token)["action"] == "check_out"
+    expect(card).to_have_class("kiosk-card card-green")
+    expect(page.locator("#card-title")).to_have_text("Tạm biệt! Đã ghi nhận bạn ra về")
+
+
+def test_stale_declaration_is_reconfirmed_on_the_touchscreen(live_server, page, clock, venue,
+                                                             checkin, session, make_visitor,
+                                                             make_declaration, make_token):
+    from kiosk.services import venue_consent_version
+
+    visitor = make_visitor()
+    declaration = make_declaration(
+        visitor=visitor, submitted_at=T0,
+        consent_text_version=venue_consent_version(venue, retention_days=21))
+    token = make_token(visitor, declaration)
+    clock.advance(days=2)
+    open_screen(page, live_server)
+    assert checkin(token)["action"] == "needs_confirmation"
+    expect(page.locator("#reconfirm")).to_be_visible()
+    expect(page.locator("#reconfirm-title")).to_have_text("Xin chào NGUYỄN VĂN AN!")
+    expect(page.locator("#reconfirm-question")).to_contain_text("09:00 10/03/2026")
+    page.get_by_role("button", name="Không có gì thay đổi").click()
+    expect(page.locator("#card")).to_have_class("kiosk-card card-green")
+    expect(page.locator("#card-title")).to_have_text("Xin mời vào!")
+    session.expire_all()
+    from kiosk.models import Visit
+    from sqlmodel import select
+
+    [visit] = session.exec(select(Visit)).all()
+    assert visit.opened_by == "scan"
+
+
+def test_id_card_then_health_questions_on_the_touchscreen(live_server, page, clock, venue,
+                                                          checkin, session):
+    open_screen(page, live_server)
+    assert checkin(CCCD_TEXT)["action"] == "needs_confirmation"
+    form = page.locator("#health")
+    expect(form).to_be_visible()
+    expect(page.locator("#health-identity")).to_have_text("Theo thẻ của bạn: NGUYỄN VĂN AN")
+    # Sending without answering: the errors are shown, nothing is stored.
+    page.get_by_role("button", name="Gửi và ghi nhận vào").click()
+    expect(page.locator("#health-error")).to_contain_text("Một số câu trả lời cần được kiểm tra")
+    page.locator('input[name="travel_14d"][value="false"]').check()
+    page.locator('input[name="symptoms"][value="fever"]').check()
+    page.locator('input[name="consent_processing"]').check()
+    page.locator('input[name="consent_sensitive_health"]').check()
+    page.get_by_role("button", name="Gửi và ghi nhận vào").click()
+    expect(page.locator("#card")).to_have_class("kiosk-card card-amber")
+    expect(page.locator("#card-name")).to_have_text("NGUYỄN VĂN AN")
+
+
+def test_english_toggle_and_back_to_vietnamese_when_idle(live_server, page, venue):
+    open_screen(page, live_server)
+    page.get_by_role("link", name="English").click()
+    expect(page.locator("#idle-title")).to_have_text("Health declaration and check-in")
+    # Nobody touches the screen: the next visitor gets Vietnamese again.
+    expect(page.locator("#idle-title")).to_have_text("Khai báo y tế và ghi nhận ra vào", timeout=20_000)
+
+
+def test_the_desk_list_follows_the_event_stream(live_server, page, clock, venue, checkin,
+                                                make_user, make_visitor, make_declaration,
+                                                make_token):
+    receptionist = make_user("receptionist", username="mai")
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Tên đăng nhập").fill("mai")
+    page.get_by_label("Mật khẩu").fill("correct horse battery")
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_url(live_server.url + "/")
+    page.get_by_role("link", name="Bàn lễ tân").click()
+    expect(page.get_by_text("Không có ai đang ở trong.")).to_be_visible()
+    visitor = make_visitor(full_name="Trần Văn Bình")
+    token = make_token(visitor, make_declaration(visitor=visitor, submitted_at=T0))
+    clock.advance(minutes=1)
+    assert checkin(token)["action"] == "check_in"
+    expect(page.get_by_text("TRẦN VĂN BÌNH")).to_be_visible()
+    expect(page.locator("#inside-title")).to_have_text("Đang có mặt (1)")
+    page.get_by_role("button", name="Ghi nhận ra").click()
+    expect(page.get_by_text("Đã ghi nhận ra về.")).to_be_visible()
+    assert receptionist.id
