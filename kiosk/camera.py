@@ -649,7 +649,10 @@ class CameraWorker:
             logger.warning("camera: skipped an unreadable image (%s)",
                            frame.error.code if frame.error else "unknown")
             for callback in list(self._skip_listeners):
-                callback(frame)
+                try:
+                    callback(frame)
+                except Exception:
+                    logger.exception("camera: a skip listener failed")
             return
         detections = self._decoder.decode(to_gray(frame.image), thorough=frame.still)
         with self._preview:

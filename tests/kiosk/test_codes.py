@@ -44,6 +44,7 @@ def test_not_personal_tokens(text):
     ("http://127.0.0.1:5000/v/HN_01-A?k=x", "HN_01-A"),
     ("https://host/kiosk/v/B7?lang=vi&k=sig", "B7"),
     ("kiosk://anything/v/" + "Z" * 32 + "?k=s", "Z" * 32),
+    ("https://host/v/OLD/v/NEW?k=s", "NEW"),
 ])
 def test_venue_codes(text, venue):
     code = parse_code(text)
