@@ -66,7 +66,8 @@ def decoders() -> dict:
         "zxing-cpp (library defaults, QR only)": lambda g: [
             b.text for b in zxingcpp.read_barcodes(g, formats=zxingcpp.BarcodeFormat.QRCode)],
         "zxing-cpp (kiosk, live frame)": lambda g: [d.text for d in zxing.decode(g)],
-        "zxing-cpp (kiosk, still image)": lambda g: [d.text for d in zxing.decode(g, thorough=True)],
+        "zxing-cpp (kiosk, still image)": lambda g: [
+            d.text for d in zxing.decode(g, thorough=True)],
     }
     try:
         zbar = ZbarDecoder()
@@ -163,7 +164,8 @@ def main() -> None:
             result["zxing_photos"][name] = measure(decode, photos)
 
     conditions = list(frames)
-    header = f"{'decoder':45s}" + "".join(f"{c:>14s}" for c in conditions) + f"{'ZXing photos':>16s}"
+    header = (f"{'decoder':45s}" + "".join(f"{c:>14s}" for c in conditions)
+              + f"{'ZXing photos':>16s}")
     print(header, file=sys.stderr)
     print("(decoded % / median ms per 1280x720 frame; 'none' shows ms only)", file=sys.stderr)
     for name, by_condition in result["generated"].items():

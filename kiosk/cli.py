@@ -60,7 +60,7 @@ def run(host, port):
               help="A camera or video reports the same code once within this many seconds "
                    "(default 3).")
 def scan(source, decoder, window):
-    """Decode QR codes and print one JSON line per code: {"frame": n | "file": name, "kind", "text"}.
+    """Decode QR codes; one JSON line per code: {"frame": n | "file": name, "kind", "text"}.
 
     A camera, stream or video reports a code once per short window; a folder reports every file
     on its own. Needs no database.

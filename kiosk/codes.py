@@ -1,5 +1,5 @@
-"""What a scanned QR payload is: one registry of pure parsers (our personal token, the CCCD chip-card
-QR, the 2021 unified personal QR, our venue QR), anything else "unknown". No I/O, never raises."""
+"""What a scanned QR payload is: one registry of pure parsers (our personal token, the CCCD
+chip-card QR, the 2021 unified personal QR, our venue QR), anything else "unknown". No I/O."""
 from __future__ import annotations
 
 import re

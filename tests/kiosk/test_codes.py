@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from kiosk import codes
 from kiosk.codes import KINDS, parse_code
 
-CCCD = "001090012345|123456789|Nguyễn Văn An|01021990|Nam|Số 1 Tràng Tiền, Hoàn Kiếm, Hà Nội|01012021"
+CCCD = ("001090012345|123456789|Nguyễn Văn An|01021990|Nam|"
+        "Số 1 Tràng Tiền, Hoàn Kiếm, Hà Nội|01012021")
 NATIONAL = "******012345|NGUYEN VAN A|1990-**-**|0|3a7f09c2d1|<1<<0912345678"
 TOKEN = "KB1.eyJ2IjoxLCJ2aSI6NDJ9.c2lnbmF0dXJl"
 VENUE = "https://kiosk.example.vn/v/DEMO?k=abc123_-"
