@@ -40,9 +40,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Blueprints.
     from core.admin import bp as admin_bp
     from core.views import bp as core_bp
+    from declarations.views import bp as declarations_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(declarations_bp)
 
     # CLI groups.
     from kiosk.cli import kiosk_cli
