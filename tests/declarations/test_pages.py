@@ -204,3 +204,19 @@ def test_forget_me_on_a_shared_phone(client, link):
 def test_qr_images_only_for_valid_tokens(client):
     assert client.get("/qr/KB1.AAAA.png").status_code == 404
     assert client.get("/qr/hello.svg").status_code == 404
+
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tests.declarations.test_schema import FIELDS  # noqa: E402
+
+
+@settings(deadline=None, max_examples=40,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(field=st.sampled_from(FIELDS),
+       value=st.text(max_size=40) | st.lists(st.text(max_size=10), max_size=3))
+def test_any_text_in_any_form_field_never_breaks_the_page(client, session, link, field, value):
+    response = client.post(link, data={**FORM, "phone": "1", field: value})
+    assert response.status_code in (200, 422)
+    assert count(session, Declaration) == 0
