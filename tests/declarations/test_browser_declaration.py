@@ -77,7 +77,11 @@ def test_declare_on_a_phone_then_check_in_with_the_qr(live_server, phone, venues
     ward.select_option(label="Phường Hoàn Kiếm")
     phone.get_by_label("Số nhà, phố, tổ dân phố/thôn/đội", exact=True).fill("Số 12 phố Hàng Bạc")
     phone.locator("#group-travel_14d").get_by_role("radio", name="Không").check()
-    assert not phone.get_by_label("Những nơi đã đến", exact=True).is_visible()  # shown only after "Có"
+    places = phone.get_by_label("Những nơi đã đến", exact=True)
+    assert not places.is_visible()  # asked only after "Có"
+    phone.locator("#group-travel_14d").get_by_role("radio", name="Có").check()
+    assert places.is_visible()
+    phone.locator("#group-travel_14d").get_by_role("radio", name="Không").check()
     phone.get_by_label("Người cần gặp", exact=True).fill("Anh Đức")
     phone.get_by_label("Mục đích / lý do đến", exact=True).select_option(label="Họp, làm việc")
     phone.get_by_label("Nhiệt độ cơ thể (ºC)", exact=True).fill("36,6")
