@@ -47,8 +47,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(declarations_bp)
 
     # CLI groups.
+    from declarations.cli import keys_cli
     from kiosk.cli import kiosk_cli
 
-    for command in (*CORE_COMMANDS, kiosk_cli):
+    for command in (*CORE_COMMANDS, kiosk_cli, keys_cli):
         app.cli.add_command(command)
     return app
