@@ -40,15 +40,18 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Blueprints.
     from core.admin import bp as admin_bp
     from core.views import bp as core_bp
+    from declarations.views import bp as declarations_bp
     from kiosk.views import bp as kiosk_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(declarations_bp)
     app.register_blueprint(kiosk_bp)
 
     # CLI groups.
+    from declarations.cli import keys_cli
     from kiosk.cli import kiosk_cli, scan
 
-    for command in (*CORE_COMMANDS, kiosk_cli, scan):
+    for command in (*CORE_COMMANDS, kiosk_cli, scan, keys_cli):
         app.cli.add_command(command)
     return app

@@ -48,6 +48,12 @@ class Defaults:
     SCREEN_IDLE_S = 20
     # The underlying-conditions list is sensitive and useless for door triage: off by default.
     COLLECT_CONDITIONS = False
+    # A personal QR older than this is refused ("please declare again"); the phone's remembered
+    # visitor cookie lasts as long. A month keeps regular visitors' codes across purge cycles.
+    TOKEN_MAX_AGE_DAYS = 30
+    # None = the default triage rules (declarations/rules.py); a mapping overrides them, e.g.
+    # {"flag_symptoms": ["fever"], "fever_threshold_c": 38.0}. The rule version is stored.
+    TRIAGE_RULES = None
     # Threads of the kiosk's WSGI server: a few screens, SSE streams and the API at once.
     SERVER_THREADS = 16
     # Number of reverse proxies in front of a central server (0 on a kiosk device).
@@ -117,6 +123,7 @@ def _finalise(app: Flask) -> None:
             f"KIOSK_DECODER={config['DECODER']!r} is not one of {', '.join(VALID_DECODERS)}"
         )
     for key, minimum in (("RETENTION_DAYS", 1), ("DECLARATION_FRESH_HOURS", 1),
+                         ("TOKEN_MAX_AGE_DAYS", 1),
                          ("MIN_STAY_MIN", 0), ("REPEAT_SCAN_S", 0), ("MAX_STAY_MIN", 1),
                          ("AUTO_CHECKOUT_INTERVAL_S", 1), ("CONFIRM_TTL_S", 10),
                          ("EVENTS_HEARTBEAT_S", 1), ("SCREEN_IDLE_S", 5)):

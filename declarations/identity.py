@@ -269,14 +269,13 @@ def display_name(name: str) -> str:
     return name.upper()
 
 
-_FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "ł": "l", "Ł": "L", "ø": "o",
-                             "Ø": "O"})
+_FOLD_EXTRA = str.maketrans({"đ": "d", "ð": "d", "ł": "l", "ø": "o"})
 
 
 def fold(text: str) -> str:
     """Lower-case and without diacritics, for search: "Nguyễn Văn Đức" → "nguyen van duc". đ is a
     letter of its own in Unicode (not d + a mark), so it is mapped explicitly."""
-    decomposed = unicodedata.normalize("NFD", text.translate(_FOLD_EXTRA))
+    decomposed = unicodedata.normalize("NFD", text.casefold().translate(_FOLD_EXTRA))
     stripped = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
     return _WHITESPACE.sub(" ", stripped.casefold()).strip()
 

@@ -71,6 +71,10 @@ MESSAGES = {
     "token_unknown_key": _l("This QR code was signed with an unknown or retired key"),
     "token_expired": _l("This QR code has expired; please declare again"),
     "token_not_yet_valid": _l("This QR code is dated in the future; check the device clock"),
+    "token_unknown_visitor": _l("We have no record for this QR code; please declare again"),
+    "token_revoked": _l("This QR code has been withdrawn; please declare again"),
+    "unsupported_code": _l("This kind of code cannot be used to check in here"),
+    "venue_unknown": _l("There is no such venue"),
 }
 
 

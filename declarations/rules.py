@@ -113,7 +113,10 @@ def _key_set(config: Mapping, name: str, allowed: Mapping, default: frozenset) -
     value = config[name]
     if isinstance(value, str) or not isinstance(value, Iterable):
         raise RulesConfigError(f"{name} must be a list of keys")
-    keys = frozenset(value)
+    try:
+        keys = frozenset(value)
+    except TypeError:
+        raise RulesConfigError(f"{name} must be a list of keys") from None
     unknown = keys - set(allowed)
     if unknown:
         raise RulesConfigError(

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -231,9 +232,18 @@ def _public_path(directory: Path, kid: str) -> Path:
 
 
 def _write_new(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+    """Create `path` with `data`, or FileExistsError. Written aside and linked into place, so a
+    process reading the directory at the same time never sees a half-written key."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.link(temporary, path)
+    finally:
+        temporary.unlink()
 
 
 def _new_key_files(directory: Path) -> str:
@@ -286,7 +296,11 @@ def load_keyring(directory: Path, *, create: bool = True) -> KeyRing:
 def load_public_keys(directory: Path) -> dict[str, Ed25519PublicKey]:
     keys = {}
     for path in sorted(Path(directory).glob("*.public.pem")):
-        loaded = serialization.load_pem_public_key(path.read_bytes())
+        try:
+            pem = path.read_bytes()
+        except FileNotFoundError:  # a key another process just dropped (lost a creation race)
+            continue
+        loaded = serialization.load_pem_public_key(pem)
         if not isinstance(loaded, Ed25519PublicKey):
             raise ValueError(f"{path.name} is not an Ed25519 key")
         keys[key_id_of(loaded)] = loaded
@@ -301,7 +315,7 @@ def rotate_signing_key(directory: Path) -> str:
     kid = _new_key_files(directory)
     temporary = directory / f".{_CURRENT}.{kid}"
     temporary.write_text(kid + "\n")
-    os.replace(temporary, directory / _CURRENT)
+    os.replace(temporary, directory / _CURRENT)  # atomic: readers see the old or the new id
     if previous and previous != kid:
         _private_path(directory, previous).unlink(missing_ok=True)
     logger.info("rotated personal-token signing key %s -> %s", previous, kid)

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
+from flask_babel import lazy_gettext as _l
 
 from kiosk.codes import ScannedCode, parse_code
 from kiosk.decoding import (DECODER_NAMES, Decoder, DecoderUnavailable, Detection, ImageError,
@@ -360,6 +361,20 @@ class CameraStatus:
     def __str__(self) -> str:
         return f"{ERROR}: {self.detail}" if self.state == ERROR else self.state
 
+    @property
+    def message(self):
+        """A lazy, translatable sentence for the kiosk screen."""
+        return STATUS_MESSAGES[self.state]
+
+
+STATUS_MESSAGES = {
+    OFF: _l("The camera is off."),
+    ABSENT: _l("No camera found. Use the browser camera or enter details by hand."),
+    OK: _l("Camera ready. Show your QR code."),
+    RECONNECTING: _l("The camera was disconnected. Reconnecting…"),
+    ERROR: _l("The camera is not working. Please tell reception."),
+}
+
 
 _END = object()
 
@@ -649,7 +664,10 @@ class CameraWorker:
             logger.warning("camera: skipped an unreadable image (%s)",
                            frame.error.code if frame.error else "unknown")
             for callback in list(self._skip_listeners):
-                callback(frame)
+                try:
+                    callback(frame)
+                except Exception:
+                    logger.exception("camera: a skip listener failed")
             return
         detections = self._decoder.decode(to_gray(frame.image), thorough=frame.still)
         with self._preview:

@@ -7,6 +7,8 @@ import json
 import logging
 import os
 import signal
+import sys
+import threading
 
 import click
 from flask import current_app, has_app_context
@@ -63,7 +65,7 @@ def run(host, port):
               help="A camera or video reports the same code once within this many seconds "
                    "(default 3).")
 def scan(source, decoder, window):
-    """Decode QR codes and print one JSON line per code: {"frame": n | "file": name, "kind", "text"}.
+    """Decode QR codes; one JSON line per code: {"frame": n | "file": name, "kind", "text"}.
 
     A camera, stream or video reports a code once per short window; a folder reports every file
     on its own. Needs no database.
@@ -83,10 +85,17 @@ def scan(source, decoder, window):
     except (DecoderUnavailable, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
 
+    reader_gone = threading.Event()
+
     def print_code(event):
+        if reader_gone.is_set():
+            return
         where = {"file": event.file} if event.file is not None else {"frame": event.frame}
-        click.echo(json.dumps({**where, "kind": event.kind, "text": event.text},
-                              ensure_ascii=False))
+        try:
+            click.echo(json.dumps({**where, "kind": event.kind, "text": event.text},
+                                  ensure_ascii=False))
+        except BrokenPipeError:  # `scan … | head`: the reader has all it wanted
+            reader_gone.set()
 
     def print_skipped(frame):
         click.echo(f"{frame.file}: {frame.error.message} ({frame.error.code})", err=True)
@@ -98,10 +107,19 @@ def scan(source, decoder, window):
     worker.start()
     try:
         while not worker.wait(0.5):  # short waits keep Ctrl-C responsive
-            pass
+            if reader_gone.is_set():
+                break
     except KeyboardInterrupt:
-        worker.stop()
-    status = worker.status_info()
+        pass
+    status = worker.status_info()  # before stop(), which turns every state into "off"
+    worker.stop()
+    if reader_gone.is_set():
+        # Quiet exit: Python would otherwise complain when it flushes the closed pipe.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return
     if status.state in (ABSENT, ERROR, RECONNECTING):
         reason = {ABSENT: "not available", RECONNECTING: "lost", ERROR: "unusable"}[status.state]
         raise click.ClickException(f"source {reason}: {status.detail}")

@@ -1,5 +1,5 @@
-"""What a scanned QR payload is: one registry of pure parsers (our personal token, the CCCD chip-card
-QR, the 2021 unified personal QR, our venue QR), anything else "unknown". No I/O, never raises."""
+"""What a scanned QR payload is: one registry of pure parsers (our personal token, the CCCD
+chip-card QR, the 2021 unified personal QR, our venue QR), anything else "unknown". No I/O."""
 from __future__ import annotations
 
 import re
@@ -24,7 +24,7 @@ MAX_PAYLOAD_CHARS = 7089
 TOKEN_PREFIX = "KB1."
 TOKEN_MAX_CHARS = 120
 _TOKEN_RE = re.compile(r"KB1\.[A-Za-z0-9_\-.]+")
-_VENUE_PATH_RE = re.compile(r"(?:^|/)v/([A-Z0-9_-]{1,32})")
+_VENUE_PATH_RE = re.compile(r"(?:^|/)v/([A-Z0-9_-]{1,32})\Z")
 NAME_MAX_CHARS = 100
 
 # Provinces of birth registration, the first three digits of a 12-digit personal number
@@ -92,7 +92,7 @@ def parse_venue(text: str) -> ScannedCode | None:
     if not parts.scheme or not parts.netloc:
         return None
     match = _VENUE_PATH_RE.search(parts.path)
-    if not match or match.end() != len(parts.path):
+    if not match:
         return None
     try:
         signature = parse_qs(parts.query, keep_blank_values=True).get("k")

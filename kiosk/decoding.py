@@ -195,14 +195,16 @@ class ImageError(ValueError):
 def load_image_bytes(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES,
                      max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
     """Check and decode an uploaded image into a grayscale array, or raise ImageError."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     if not data:
         raise ImageError("empty_image", _l("The image is empty."))
     if len(data) > max_bytes:
         raise ImageError("image_too_large", _l("The image is too large."))
     with warnings.catch_warnings():
-        # Pillow warns before it refuses a decompression bomb: both mean "too large" here.
+        # Pillow's warnings about odd files are not ours to show; the one it gives before it
+        # refuses a decompression bomb means "too large" here.
+        warnings.simplefilter("ignore")
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data))
@@ -211,10 +213,15 @@ def load_image_bytes(data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES,
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
             raise ImageError("not_an_image",
                              _l("This file is not an image (use JPEG or PNG).")) from None
+        return _gray_pixels(image, max_pixels)
+
+
+def _gray_pixels(image, max_pixels: int) -> np.ndarray:
+    from PIL import ImageOps
+
     with image:
         if image.format not in IMAGE_FORMATS:
-            raise ImageError("not_an_image",
-                             _l("This file is not an image (use JPEG or PNG).")) from None
+            raise ImageError("not_an_image", _l("This file is not an image (use JPEG or PNG)."))
         width, height = image.size
         if width < 1 or height < 1 or width * height > max_pixels:
             raise ImageError("image_too_large", _l("The image is too large."))

@@ -331,10 +331,8 @@ def poster(code: str):
 
 
 # ---------------------------------------------------------------------------------------------
-# Scanning: the JSON API (the camera worker calls the same service)
-
-# A QR code holds at most 7,089 characters.
-MAX_PAYLOAD_CHARS = 7089
+# Scanning: the JSON API (the camera worker calls the same service). POST /api/v1/checkins is
+# the declarations package's route; it is meant to call services.handle_scan the same way.
 
 
 def _scan_error(exc: services.ScanError):
@@ -353,26 +351,6 @@ def _scan(venue_code, payload):
     except services.ScanError as exc:
         return _scan_error(exc)
     return jsonify(result.as_json())
-
-
-@bp.post("/api/v1/checkins")
-@scan_caller_required
-def api_checkins():
-    """`{venue_code, payload}` → `{visit_id, action, status, visitor: {display_name}}`."""
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return api_error("body_not_object", _l("The request body must be a JSON object."), 422)
-    errors = {}
-    venue_code, payload = data.get("venue_code"), data.get("payload")
-    if not isinstance(venue_code, str) or not venue_code.strip():
-        errors["venue_code"] = _l("Give the venue code.")
-    if not isinstance(payload, str) or not payload.strip():
-        errors["payload"] = _l("Give the scanned text.")
-    elif len(payload) > MAX_PAYLOAD_CHARS:
-        errors["payload"] = _l("The scanned text is too long for a QR code.")
-    if errors:
-        return api_error("invalid_request", _l("Some fields need attention."), 422, errors)
-    return _scan(venue_code, payload)
 
 
 @bp.post("/api/v1/scan")
@@ -408,7 +386,7 @@ def api_confirm():
     """The touchscreen's answer to a `needs_confirmation`: `{ticket, changed: false}` ("nothing
     has changed") or `{ticket, changed: true, answers: {travel_14d, travel_places, symptoms,
     exposures, consent_processing, consent_sensitive_health, consent_text_version[, phone]}}`;
-    answers as /api/v1/checkins."""
+    answers as /api/v1/scan."""
     data = request.get_json(silent=True)
     if not isinstance(data, dict):
         return api_error("body_not_object", _l("The request body must be a JSON object."), 422)
@@ -437,7 +415,7 @@ def _exempt_api_from_form_csrf(state) -> None:
     """The API checks the CSRF header itself for browser callers (kiosk/access.py); bearer-token
     scripts have no form token to send."""
     csrf = state.app.extensions["csrf"]
-    for view in (api_checkins, api_scan, api_confirm):
+    for view in (api_scan, api_confirm):
         csrf.exempt(f"{__name__}.{view.__name__}")
 
 

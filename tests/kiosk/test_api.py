@@ -1,5 +1,6 @@
-"""POST /api/v1/checkins, /api/v1/scan and /api/v1/checkins/confirm: who may call them, the
-documented answers, bilingual errors, and nothing stored on a refusal."""
+"""POST /api/v1/scan (a photo of the code, decoded, then the check-in service) and
+/api/v1/checkins/confirm (the touchscreen's answer): who may call them, the documented answers,
+bilingual errors, and nothing stored on a refusal."""
 from __future__ import annotations
 
 import io
@@ -40,6 +41,19 @@ def visitor_with_declaration(make_visitor, make_declaration):
     return visitor, make_declaration(visitor=visitor, submitted_at=T0)
 
 
+def _png_of(text: str) -> bytes:
+    buffer = io.BytesIO()
+    segno.make(text, error="m").save(buffer, kind="png", scale=6, border=4)
+    return buffer.getvalue()
+
+
+def scan(client, payload: str, venue_code: str = "HQ", **kwargs):
+    """A frame showing `payload`, posted as the kiosk screen's browser-camera mode does."""
+    return client.post("/api/v1/scan", data={
+        "venue_code": venue_code, "image": (io.BytesIO(_png_of(payload)), "frame.png")},
+        **kwargs)
+
+
 def visits(session):
     session.expire_all()
     return session.exec(select(Visit)).all()
@@ -47,8 +61,7 @@ def visits(session):
 
 def test_checkin_with_a_bearer_token_from_anywhere(client, clock, venue, token, bearer, session):
     clock.advance(minutes=10)
-    response = client.post("/api/v1/checkins", json={"venue_code": "hq", "payload": token},
-                           headers=bearer, environ_base=REMOTE)
+    response = scan(client, token, venue_code="hq", headers=bearer, environ_base=REMOTE)
     assert response.status_code == 200
     body = response.get_json()
     [visit] = visits(session)
@@ -56,54 +69,46 @@ def test_checkin_with_a_bearer_token_from_anywhere(client, clock, venue, token, 
                     "visitor": {"display_name": "NGUYỄN VĂN AN"}, "repeated": False}
     assert visit.kiosk_id is not None  # this kiosk's own venue: the device is recorded
     clock.advance(hours=1)
-    response = client.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": token},
-                           headers=bearer, environ_base=REMOTE)
+    response = scan(client, token, headers=bearer, environ_base=REMOTE)
     assert response.get_json()["action"] == "check_out"
 
 
 def test_checkin_needs_staff_or_the_kiosks_own_screen(client, clock, venue, token, make_user, login):
-    body = {"venue_code": "HQ", "payload": token}
-    response = client.post("/api/v1/checkins", json=body, environ_base=REMOTE)
+    response = scan(client, token, environ_base=REMOTE)
     assert response.status_code == 401 and response.get_json()["code"] == "unauthorized"
     login(make_user("tracer"))
-    response = client.post("/api/v1/checkins", json=body, environ_base=REMOTE)
+    response = scan(client, token, environ_base=REMOTE)
     assert response.status_code == 403 and response.get_json()["code"] == "forbidden"
 
 
 @pytest.mark.parametrize("app_config", [{"VENUE": "HQ", "WTF_CSRF_ENABLED": True}])
 def test_browser_callers_must_send_the_csrf_header(client, clock, venue, token, session):
-    body = {"venue_code": "HQ", "payload": token}
-    response = client.post("/api/v1/checkins", json=body)  # the kiosk's own screen, no header
+    response = scan(client, token)  # the kiosk's own screen, no header
     assert response.status_code == 400 and response.get_json()["code"] == "csrf_failed"
     page = client.get("/kiosk").get_data(as_text=True)
     csrf = page.split('name="csrf-token" content="')[1].split('"')[0]
-    response = client.post("/api/v1/checkins", json=body, headers={"X-CSRFToken": csrf})
+    response = scan(client, token, headers={"X-CSRFToken": csrf})
     assert response.status_code == 200 and response.get_json()["action"] == "check_in"
 
 
 @pytest.mark.parametrize("app_config", [{"VENUE": "HQ", "WTF_CSRF_ENABLED": True}])
 def test_bearer_scripts_need_no_csrf_header(client, clock, venue, token, bearer):
-    response = client.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": token},
-                           headers=bearer)
+    response = scan(client, token, headers=bearer)
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize(
-    ("body", "code", "fields"),
+    ("venue_code", "payload", "code", "fields"),
     [
-        ([], "body_not_object", []),
-        ({"payload": "x"}, "invalid_request", ["venue_code"]),
-        ({"venue_code": "HQ", "payload": ""}, "invalid_request", ["payload"]),
-        ({"venue_code": "HQ", "payload": 12}, "invalid_request", ["payload"]),
-        ({"venue_code": "HQ", "payload": "x" * 8000}, "invalid_request", ["payload"]),
-        ({"venue_code": "NOPE", "payload": "x"}, "unknown_venue", ["venue_code"]),
-        ({"venue_code": "HQ", "payload": "KB1.garbage"}, "token_truncated", []),
-        ({"venue_code": "HQ", "payload": "WIFI:S:Cafe;;"}, "unknown_code", []),
+        ("NOPE", "x", "unknown_venue", ["venue_code"]),
+        ("HQ", "KB1.garbage", "token_truncated", []),
+        ("HQ", "WIFI:S:Cafe;;", "unknown_code", []),
+        ("HQ", "https://kiosk.test/v/HQ?k=abcdefghijklmnop", "venue_code_scanned", []),
     ],
 )
-def test_bad_checkins_get_a_bilingual_422_and_change_nothing(client, venue, session, body, code,
-                                                             fields):
-    response = client.post("/api/v1/checkins", json=body)
+def test_bad_scans_get_a_bilingual_422_and_change_nothing(client, venue, session, venue_code,
+                                                          payload, code, fields):
+    response = scan(client, payload, venue_code=venue_code)
     assert response.status_code == 422
     answer = response.get_json()
     assert answer["code"] == code
@@ -120,7 +125,7 @@ def test_stale_token_asks_then_nothing_changed_checks_in(client, clock, venue, s
     declaration = make_declaration(visitor=visitor, consent_text_version=consent_version)
     token = make_token(visitor, declaration)
     clock.advance(hours=30)
-    answer = client.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": token}).get_json()
+    answer = scan(client, token).get_json()
     assert (answer["action"], answer["visit_id"]) == ("needs_confirmation", None)
     ticket = answer["confirmation"]["ticket"]
     assert visits(session) == []
@@ -140,7 +145,7 @@ def test_stale_token_asks_then_nothing_changed_checks_in(client, clock, venue, s
     assert again.get_json()["repeated"] is True and len(visits(session)) == 1
     # The next scan within the day is an ordinary one.
     clock.advance(hours=2)
-    answer = client.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": token}).get_json()
+    answer = scan(client, token).get_json()
     assert answer["action"] == "check_out"
 
 
@@ -160,8 +165,7 @@ def consent_version(venue):
 def test_nothing_changed_is_not_enough_when_the_consent_text_changed(client, clock, venue,
                                                                     session, token):
     clock.advance(days=2)  # the fixture's declaration consented to an older text
-    ticket = client.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": token}
-                         ).get_json()["confirmation"]["ticket"]
+    ticket = scan(client, token).get_json()["confirmation"]["ticket"]
     response = client.post("/api/v1/checkins/confirm", json={"ticket": ticket, "changed": False})
     assert response.status_code == 422 and response.get_json()["code"] == "consent_changed"
     assert visits(session) == []
@@ -170,8 +174,7 @@ def test_nothing_changed_is_not_enough_when_the_consent_text_changed(client, clo
 def test_stale_token_something_changed_flags_the_visit(client, clock, venue, session, token,
                                                        consent_version):
     clock.advance(days=2)
-    ticket = client.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": token}
-                         ).get_json()["confirmation"]["ticket"]
+    ticket = scan(client, token).get_json()["confirmation"]["ticket"]
     response = client.post("/api/v1/checkins/confirm", json={
         "ticket": ticket, "changed": True,
         "answers": _answers(consent_version, symptoms=["fever", "cough"])})
@@ -185,8 +188,7 @@ def test_stale_token_something_changed_flags_the_visit(client, clock, venue, ses
 
 def test_an_expired_or_forged_question_is_refused(client, clock, venue, session, token):
     clock.advance(days=2)
-    ticket = client.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": token}
-                         ).get_json()["confirmation"]["ticket"]
+    ticket = scan(client, token).get_json()["confirmation"]["ticket"]
     for forged in (ticket[:-3] + "xyz", "not a ticket", None):
         response = client.post("/api/v1/checkins/confirm", json={"ticket": forged})
         assert response.get_json()["code"] == "confirmation_expired"
@@ -200,8 +202,7 @@ def test_an_expired_or_forged_question_is_refused(client, clock, venue, session,
 
 def test_cccd_card_then_health_questions_checks_in_a_new_visitor(client, clock, venue, session,
                                                                   consent_version):
-    answer = client.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": CCCD_TEXT}
-                         ).get_json()
+    answer = scan(client, CCCD_TEXT).get_json()
     assert answer["action"] == "needs_confirmation"
     assert answer["confirmation"]["reason"] == "identity"
     assert answer["visitor"]["display_name"] == "NGUYỄN VĂN AN"
@@ -227,12 +228,6 @@ def test_cccd_card_then_health_questions_checks_in_a_new_visitor(client, clock, 
     [visit] = visits(session)
     declaration = session.get(Declaration, visit.declaration_id)
     assert (declaration.source, declaration.status) == ("kiosk", "clear")
-
-
-def _png_of(text: str) -> bytes:
-    buffer = io.BytesIO()
-    segno.make(text, error="m").save(buffer, kind="png", scale=8, border=4)
-    return buffer.getvalue()
 
 
 def test_scan_an_uploaded_frame(client, clock, venue, session, token):

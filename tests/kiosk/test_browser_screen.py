@@ -1,11 +1,13 @@
 """Real Chromium keeps the door screen open while check-ins happen elsewhere (the API, as a
-staff script or the camera worker would), and the result cards appear from the event stream;
-then a visitor answers the touchscreen questions."""
+tablet, a staff script or the camera worker would), and the result cards appear from the event
+stream; then a visitor answers the touchscreen questions."""
 from __future__ import annotations
 
+import io
 import json
 import urllib.error
 import urllib.request
+import uuid
 
 import pytest
 from playwright.sync_api import expect
@@ -21,21 +23,51 @@ def app_config():
     return {"VENUE": "HQ", "SCREEN_IDLE_S": 5}
 
 
+def _call(request) -> dict:
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return json.load(error)
+
+
 @pytest.fixture
-def checkin(live_server, make_user, api_token):
-    """POST /api/v1/checkins over real HTTP with a receptionist's bearer token."""
-    bearer = api_token(make_user("receptionist"))
+def bearer(make_user, api_token):
+    return api_token(make_user("receptionist"))
+
+
+@pytest.fixture
+def checkin(live_server, bearer):
+    """A photo of the code POSTed to /api/v1/scan over real HTTP, as a tablet or a staff script
+    with a receptionist's bearer token would."""
+    import segno
 
     def post(payload: str) -> dict:
-        request = urllib.request.Request(
+        image = io.BytesIO()
+        segno.make(payload, error="m").save(image, kind="png", scale=6, border=4)
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"venue_code\"\r\n\r\n"
+                f"HQ\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"image\"; "
+                f"filename=\"frame.png\"\r\nContent-Type: image/png\r\n\r\n").encode() \
+            + image.getvalue() + f"\r\n--{boundary}--\r\n".encode()
+        return _call(urllib.request.Request(
+            live_server.url + "/api/v1/scan", data=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}",
+                     "Authorization": f"Bearer {bearer}"}))
+
+    return post
+
+
+@pytest.fixture
+def checkin_json(live_server, bearer):
+    """POST /api/v1/checkins (the declarations package's route) with a scanned text."""
+
+    def post(payload: str) -> dict:
+        return _call(urllib.request.Request(
             live_server.url + "/api/v1/checkins",
             data=json.dumps({"venue_code": "HQ", "payload": payload}).encode(),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"})
-        try:
-            with urllib.request.urlopen(request, timeout=15) as response:
-                return json.load(response)
-        except urllib.error.HTTPError as error:
-            return json.load(error)
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {bearer}"}))
 
     return post
 
@@ -47,7 +79,8 @@ def open_screen(page, live_server):
 
 
 def test_result_cards_appear_from_the_event_stream(live_server, page, clock, venue, checkin,
-                                                   make_visitor, make_declaration, make_token):
+                                                   checkin_json, make_visitor, make_declaration,
+                                                   make_token):
     fresh = make_visitor(full_name="Nguyễn Văn An")
     token = make_token(fresh, make_declaration(visitor=fresh, submitted_at=T0))
     flagged = make_visitor(full_name="Lê Thị Hoa", id_number="001190012346")
@@ -79,7 +112,7 @@ def test_result_cards_appear_from_the_event_stream(live_server, page, clock, ven
         "Mã này không phải mã QR cá nhân hay thẻ căn cước.")
 
     clock.advance(hours=2)
-    assert checkin(token)["action"] == "check_out"
+    assert checkin_json(token)["action"] == "check_out"
     expect(card).to_have_class("kiosk-card card-green")
     expect(page.locator("#card-title")).to_have_text("Tạm biệt! Đã ghi nhận bạn ra về")
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from kiosk import codes
 from kiosk.codes import KINDS, parse_code
 
-CCCD = "001090012345|123456789|Nguyễn Văn An|01021990|Nam|Số 1 Tràng Tiền, Hoàn Kiếm, Hà Nội|01012021"
+CCCD = ("001090012345|123456789|Nguyễn Văn An|01021990|Nam|"
+        "Số 1 Tràng Tiền, Hoàn Kiếm, Hà Nội|01012021")
 NATIONAL = "******012345|NGUYEN VAN A|1990-**-**|0|3a7f09c2d1|<1<<0912345678"
 TOKEN = "KB1.eyJ2IjoxLCJ2aSI6NDJ9.c2lnbmF0dXJl"
 VENUE = "https://kiosk.example.vn/v/DEMO?k=abc123_-"
@@ -44,6 +45,7 @@ def test_not_personal_tokens(text):
     ("http://127.0.0.1:5000/v/HN_01-A?k=x", "HN_01-A"),
     ("https://host/kiosk/v/B7?lang=vi&k=sig", "B7"),
     ("kiosk://anything/v/" + "Z" * 32 + "?k=s", "Z" * 32),
+    ("https://host/v/OLD/v/NEW?k=s", "NEW"),
 ])
 def test_venue_codes(text, venue):
     code = parse_code(text)

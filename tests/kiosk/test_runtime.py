@@ -29,6 +29,22 @@ def test_no_camera_configured_is_off(app, client):
     assert client.get("/healthz").get_json()["components"]["camera"] == "off"
 
 
+def test_every_camera_state_has_a_bilingual_message(app):
+    from flask_babel import force_locale
+
+    from kiosk.camera import STATUS_MESSAGES, CameraStatus
+
+    with app.app_context():
+        for state in STATUS_MESSAGES:
+            with force_locale("vi"):
+                vietnamese = str(CameraStatus(state).message)
+            with force_locale("en"):
+                english = str(CameraStatus(state).message)
+            assert vietnamese and english and vietnamese != english
+        with force_locale("vi"):
+            assert str(CameraStatus("absent").message).startswith("Không tìm thấy camera")
+
+
 @pytest.fixture
 def drop_folder(tmp_path):
     folder = tmp_path / "camera"
