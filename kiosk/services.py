@@ -22,7 +22,7 @@ from declarations.consent import consent_version
 from declarations.identity import classify_id, fold
 from declarations.models import DeclarationSource
 from declarations.rules import DEFAULT_RULES, TriageRules, triage
-from declarations.tokens import KeyRing, TokenError
+from declarations.tokens import KeyRing
 from kiosk.answers import HealthAnswers, validate_health_answers
 from kiosk import events
 from kiosk.codes import CCCD, NATIONAL_QR, TOKEN, VENUE, parse_code
@@ -354,8 +354,6 @@ CONFIRM_TICKET_SALT = "kiosk.confirm"
 # declarations/messages.py and the code hints of kiosk/codes.py).
 MESSAGES = {
     "unknown_venue": _l("There is no venue with this code."),
-    "unknown_visitor": _l("This QR code is no longer valid; please declare again."),
-    "token_revoked": _l("This QR code was withdrawn; please declare again."),
     "unknown_code": _l("This code is not a personal QR code or an ID card."),
     "confirmation_expired": _l("This question has expired. Please scan your code again."),
     "identity_unreadable": _l("The name on this code could not be read. Please declare on "
@@ -431,17 +429,18 @@ def _scan_venue(*, session: Session, venue_code) -> Venue:
 
 def _visitor_from_token(*, session: Session, text: str, now: datetime,
                         settings: ScanSettings) -> Visitor:
+    """Verify the personal token offline and find its visitor (the declarations package's
+    rules: signature, key, age, withdrawn codes, purged visitors)."""
+    # Imported here: declarations.services builds on this module's open/close functions.
+    from declarations.services import TokenRejected, identify_token
+
     try:
-        claims = settings.keyring.verify(text, now=now, max_age=settings.token_max_age)
-    except TokenError as exc:
+        found = identify_token(session=session, keyring=settings.keyring, text=text, now=now,
+                               max_age=settings.token_max_age,
+                               fresh_for=timedelta(hours=settings.rules.fresh_hours))
+    except TokenRejected as exc:
         raise ScanError(f"token_{exc.reason}", exc.problem) from None
-    visitor = session.get(Visitor, claims.visitor_id)
-    if visitor is None:
-        # Deleted on request or purged after the retention period.
-        raise ScanError("unknown_visitor", MESSAGES["unknown_visitor"])
-    if visitor.tokens_valid_after is not None and claims.issued_at < visitor.tokens_valid_after:
-        raise ScanError("token_revoked", MESSAGES["token_revoked"])
-    return visitor
+    return found.visitor
 
 
 def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visitor: Visitor,
@@ -607,7 +606,7 @@ def confirm_scan(
         visitor = session.get(Visitor, question.get("visitor") or 0)
         previous = session.get(Declaration, question.get("declaration") or 0)
         if visitor is None or previous is None or previous.visitor_id != visitor.id:
-            raise ScanError("unknown_visitor", MESSAGES["unknown_visitor"])
+            raise ScanError("token_unknown_visitor", problem("token_unknown_visitor"))
         health = None
         if changed:
             health = _health_or_raise(answers, version, ask_phone=False)
