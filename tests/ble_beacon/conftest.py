@@ -114,8 +114,8 @@ def bare_bus(monkeypatch):
     monkeypatch.setenv(ADDRESS_VAR, bus.address)
     started: list[MockBluez] = []
 
-    def start_bluetoothd() -> MockBluez:
-        mock = MockBluez(bus.address)
+    def start_bluetoothd(parameters: dict | None = None) -> MockBluez:
+        mock = MockBluez(bus.address, parameters)
         mock.start()
         mock.reset()
         started.append(mock)

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ class PrivateBus:
 
     def stop(self) -> None:
         _terminate(self.process)
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
         self.process = None
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
@@ -104,7 +107,11 @@ class MockBluez:
             stdout=subprocess.DEVNULL,
             stderr=None if os.environ.get("KIOSK_DEBUG_DBUSMOCK") else subprocess.DEVNULL,
         )
-        self._wait_ready()
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -117,14 +124,15 @@ class MockBluez:
         raise RuntimeError("the mock bluetoothd did not come up")
 
     def _answers(self) -> bool:
-        return asyncio.run(_answers_fast(self.address))
+        return _run_sync(lambda: _answers_fast(self.address))
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
     def call_sync(self, path: str, interface: str, member: str, signature: str = "",
                   body: list[Any] | None = None) -> list[Any]:
-        return asyncio.run(_call_once(self.address, path, interface, member, signature, body or []))
+        return _run_sync(lambda: _call_once(self.address, path, interface, member, signature,
+                                            body or []))
 
     def reset(self, adapter: str | None = "hci0") -> None:
         """Fresh state: no devices, no adverts, empty call logs, and `adapter` (if any)."""
@@ -135,6 +143,29 @@ class MockBluez:
     def stop(self) -> None:
         _terminate(self.process)
         self.process = None
+
+
+def _run_sync(make_coroutine):
+    """Run a coroutine to completion from sync code, even when called inside a running loop
+    (an async test starting bluetoothd): then on a short-lived thread of its own."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make_coroutine())
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = asyncio.run(make_coroutine())
+        except BaseException as exc:  # handed back to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
 
 
 def _terminate(process: subprocess.Popen[bytes] | None) -> None:

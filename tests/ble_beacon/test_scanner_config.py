@@ -1,0 +1,21 @@
+"""Scanner configuration from the app config (KIOSK_BLE, KIOSK_BLE_SCAN_MODE)."""
+from __future__ import annotations
+
+import pytest
+
+from ble_beacon.scanner import OR_PATTERNS, ConfigError, ScannerConfig
+
+
+def test_configuration_is_validated():
+    assert ScannerConfig.from_mapping({"BLE": "hci0", "BLE_SCAN_MODE": "Passive"}) == ScannerConfig(
+        adapter="hci0", scanning_mode="passive")
+    assert ScannerConfig.from_mapping({"BLE": "OFF"}).adapter == "off"
+    with pytest.raises(ConfigError):
+        ScannerConfig(adapter="/org/bluez/hci0")
+    with pytest.raises(ConfigError):
+        ScannerConfig(scanning_mode="loud")
+
+
+def test_passive_patterns_cover_bluezone_and_gaen():
+    assert (0, 0xFF, b"\xb5\x22") in [tuple(p) for p in OR_PATTERNS]
+    assert (0, 0x16, b"\x6f\xfd") in [tuple(p) for p in OR_PATTERNS]
