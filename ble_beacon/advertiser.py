@@ -50,7 +50,8 @@ def ibeacon(proximity_uuid: uuid.UUID | str, major: int, minor: int,
         raise ValueError("iBeacon major and minor are 16-bit")
     if not -128 <= measured_power <= 127:
         raise ValueError("measured power is one signed byte")
-    beacon_uuid = proximity_uuid if isinstance(proximity_uuid, uuid.UUID) else uuid.UUID(proximity_uuid)
+    beacon_uuid = (proximity_uuid if isinstance(proximity_uuid, uuid.UUID)
+                   else uuid.UUID(proximity_uuid))
     data = (b"\x02\x15" + beacon_uuid.bytes + major.to_bytes(2, "big") + minor.to_bytes(2, "big")
             + measured_power.to_bytes(1, "big", signed=True))
     return BeaconPayload(manufacturer_data={APPLE_COMPANY_ID: data})
@@ -63,7 +64,8 @@ def eddystone_uid(namespace: bytes, instance: bytes,
         raise ValueError("Eddystone-UID needs a 10-byte namespace and a 6-byte instance")
     if not -128 <= tx_power_0m <= 127:
         raise ValueError("TX power is one signed byte")
-    frame = b"\x00" + tx_power_0m.to_bytes(1, "big", signed=True) + namespace + instance + b"\x00\x00"
+    frame = (b"\x00" + tx_power_0m.to_bytes(1, "big", signed=True) + namespace + instance
+             + b"\x00\x00")
     return BeaconPayload(service_uuids=(EDDYSTONE_SERVICE_UUID,),
                          service_data={EDDYSTONE_SERVICE_UUID: frame})
 
@@ -80,7 +82,8 @@ def venue_payload(kind: str, *, venue_id: int, kiosk_id: int,
     if kind == "ibeacon":
         return ibeacon(beacon_uuid, venue_id & 0xFFFF, kiosk_id & 0xFFFF)
     if kind == "eddystone":
-        instance = (venue_id & 0xFFFFFFFF).to_bytes(4, "big") + (kiosk_id & 0xFFFF).to_bytes(2, "big")
+        instance = ((venue_id & 0xFFFFFFFF).to_bytes(4, "big")
+                    + (kiosk_id & 0xFFFF).to_bytes(2, "big"))
         return eddystone_uid(elided_namespace(beacon_uuid), instance)
     raise ValueError("beacon kind must be ibeacon or eddystone")
 
@@ -157,8 +160,9 @@ class Advertiser:
         # Export first: bluetoothd reads the properties back before it answers.
         bus.export(self.path, self._advertisement)
         reply = await bus.call(Message(
-            destination=BLUEZ, path=f"/org/bluez/{self.adapter}", interface=ADVERTISING_MANAGER_IFACE,
-            member="RegisterAdvertisement", signature="oa{sv}", body=[self.path, {}],
+            destination=BLUEZ, path=f"/org/bluez/{self.adapter}",
+            interface=ADVERTISING_MANAGER_IFACE, member="RegisterAdvertisement",
+            signature="oa{sv}", body=[self.path, {}],
         ))
         if reply.message_type == MessageType.ERROR:
             self._release_bus()

@@ -17,7 +17,7 @@ DAY_MS = 86_400_000
 
 
 def daily_key(base_key: bytes, days_after_base: int) -> bytes:
-    """The daily key `days_after_base` UTC days after the base key's day (SHA-256 applied n times)."""
+    """The daily key `days_after_base` UTC days after the base key's day (SHA-256 n times)."""
     if days_after_base < 0:
         raise ValueError("a daily key cannot precede its base key")
     key = bytes(base_key)

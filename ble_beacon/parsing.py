@@ -301,10 +301,11 @@ def _match(protocol: str, record: AdvertisementRecord, rolling_id: str | None = 
 
 
 def _reject(protocol: str, reason: str) -> ParseResult:
-    return ParseResult(REJECTED, None, reason=reason, details=MappingProxyType({"claimed": protocol}))
+    return ParseResult(REJECTED, None, reason=reason,
+                       details=MappingProxyType({"claimed": protocol}))
 
 
-# --- Parsers (each: record, moment or None → ParseResult or None for "not mine") -------------------
+# --- Parsers (each: record, moment or None → ParseResult, or None for "not mine") ------------
 def parse_bluezone_android(record: AdvertisementRecord, now: datetime | None) -> ParseResult | None:
     """Service 0x4E56 + manufacturer data of company 8885 holding exactly the 12-byte rolling ID.
     Bluezone's own receivers accept the ID on its length alone; so do we (the UUID is optional)."""
@@ -319,7 +320,8 @@ def parse_bluezone_android(record: AdvertisementRecord, now: datetime | None) ->
         return _reject("bluezone", "bluezone_id_length")
     # A record stamped when it was heard knows its slot better than the moment it is parsed.
     moment = record.seen_at if record.seen_at is not None else now
-    details: dict[str, Any] = {"service_uuid_present": BLUEZONE_SERVICE_UUID in record.service_uuids}
+    details: dict[str, Any] = {
+        "service_uuid_present": BLUEZONE_SERVICE_UUID in record.service_uuids}
     if moment is not None:
         details["slot"] = bluezone_ids.slot_of(moment)
         details["slot_day"] = moment.astimezone(UTC).date().isoformat()

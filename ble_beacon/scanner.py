@@ -50,11 +50,13 @@ STATUS_MESSAGES = {
     STARTING: _l("Bluetooth scanner is starting…"),
     OK: _l("Bluetooth scanner is listening for contact-tracing apps."),
     "no_adapter": _l("No Bluetooth adapter found. Plug one in; the kiosk keeps trying."),
-    "adapter_not_found": _l("The configured Bluetooth adapter is not present. The kiosk keeps trying."),
+    "adapter_not_found": _l(
+        "The configured Bluetooth adapter is not present. The kiosk keeps trying."),
     "adapter_gone": _l("The Bluetooth adapter was removed. The kiosk keeps trying."),
     "powered_off": _l("The Bluetooth adapter is switched off. Turn it on; the kiosk keeps trying."),
     "no_central_role": _l("The Bluetooth adapter cannot scan for BLE devices."),
-    "no_bluetoothd": _l("The Bluetooth service (bluetoothd) is not running. The kiosk keeps trying."),
+    "no_bluetoothd": _l(
+        "The Bluetooth service (bluetoothd) is not running. The kiosk keeps trying."),
     "no_dbus": _l("The system D-Bus is not reachable, so Bluetooth cannot be used."),
     "denied": _l("The kiosk is not allowed to use Bluetooth (D-Bus policy)."),
     "start_failed": _l("The Bluetooth scanner failed to start. The kiosk keeps trying."),
@@ -454,7 +456,8 @@ class BleScanner:
                         raise _Unavailable(ERROR, "powered_off") from None
                     if exc.dbus_error == ERROR_SERVICE_UNKNOWN:
                         raise _Unavailable(ERROR, "no_bluetoothd") from None
-                    if exc.dbus_error.endswith(("UnknownObject", "UnknownMethod")) and mode != "passive":
+                    gone = exc.dbus_error.endswith(("UnknownObject", "UnknownMethod"))
+                    if gone and mode != "passive":
                         raise _Unavailable(ABSENT, "adapter_gone") from None
                 except BleakBluetoothNotAvailableError as exc:
                     raise _Unavailable(*_not_available(exc.reason)) from None

@@ -92,7 +92,8 @@ def AddBLEDevice(self, adapter_device_name, address, props):
     adapter_path = "/org/bluez/" + adapter_device_name
     if adapter_path not in mockobject.objects:
         raise dbus.exceptions.DBusException(
-            f"Adapter {adapter_device_name} does not exist.", name=BLUEZ_MOCK_IFACE + ".NoSuchAdapter"
+            f"Adapter {adapter_device_name} does not exist.",
+            name=BLUEZ_MOCK_IFACE + ".NoSuchAdapter",
         )
     path = _device_path(adapter_device_name, address)
     if path in mockobject.objects:
@@ -200,7 +201,8 @@ def GetAdvertisements(self, adapter_device_name):
     adapter = mockobject.objects.get("/org/bluez/" + adapter_device_name)
     registered = getattr(adapter, "adv_props", {}) if adapter is not None else {}
     return dbus.Dictionary(
-        {dbus.ObjectPath(p): dbus.Dictionary(props, signature="sv") for p, props in registered.items()},
+        {dbus.ObjectPath(p): dbus.Dictionary(props, signature="sv")
+         for p, props in registered.items()},
         signature="oa{sv}",
     )
 
@@ -220,7 +222,8 @@ def AddAdapter(self, device_name, system_name):
             "oa{sv}", "", register, register,
         )
         adapter.AddMethod(
-            LE_ADVERTISING_MANAGER_IFACE, "UnregisterAdvertisement", "o", "", _unregister_advertisement
+            LE_ADVERTISING_MANAGER_IFACE, "UnregisterAdvertisement", "o", "",
+            _unregister_advertisement,
         )
     return path
 
@@ -340,7 +343,7 @@ def _check_dict(props, name, key_type, signature):
     if name not in props:
         return
     value = props[name]
-    # Only the container must be an array: an empty dictionary of the wrong type passes, as in BlueZ.
+    # Only the container must be an array: an empty dictionary of the wrong type passes (BlueZ).
     if not isinstance(value, (dbus.Dictionary, dbus.Array)):
         raise _invalid(f"{name} must be {signature}")
     if isinstance(value, dbus.Array):

@@ -19,10 +19,12 @@ ADDRESS_VAR = "DBUS_SYSTEM_BUS_ADDRESS"
 
 def _skip_reason() -> str | None:
     if dbus_daemon() is None:
-        return "dbus-daemon is not installed (apt-get install dbus-daemon): no private D-Bus for BLE"
+        return ("dbus-daemon is not installed (apt-get install dbus-daemon): "
+                "no private D-Bus for the BLE tests")
     for module in ("dbus", "dbusmock"):
         if importlib.util.find_spec(module) is None:
-            return f"{module} is not importable: install requirements-dev.txt for the mock bluetoothd"
+            return (f"{module} is not importable: install requirements-dev.txt "
+                    "for the mock bluetoothd")
     return None
 
 
@@ -46,7 +48,8 @@ class MockWorld:
         self.mock.reset()
 
     def ensure_alive(self) -> None:
-        if self.bus is not None and self.bus.alive() and self.mock is not None and self.mock.alive():
+        bus_ok = self.bus is not None and self.bus.alive()
+        if bus_ok and self.mock is not None and self.mock.alive():
             return
         self.stop()
         self.start()

@@ -303,7 +303,7 @@ class BluezController:
 
     async def add_method(self, interface: str, name: str, in_sig: str, out_sig: str,
                          code: str, path: str | None = None) -> None:
-        """Fault injection through dbusmock's generic interface (e.g. StartDiscovery → InProgress)."""
+        """Fault injection through dbusmock's generic interface (StartDiscovery → InProgress)."""
         await self.call(path or self.adapter_path, MOCK_IFACE, "AddMethod", "sssss",
                         [interface, name, in_sig, out_sig, code])
 

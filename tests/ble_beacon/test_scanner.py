@@ -65,7 +65,8 @@ async def test_phones_appear_and_only_contact_tracing_apps_are_recorded(bluez, m
     await bluez.add_phone("4F:11:22:33:44:03", rssi=-91, **phones.bluetrace())
     await bluez.add_phone("62:11:22:33:44:04", rssi=-66, **phones.bluezone_ios_foreground())
     # Not recorded: an unrelated watch, a malformed Bluezone ID, the obsolete v1 format.
-    await bluez.add_phone("00:1A:7D:DA:71:05", name="Watch", manufacturer_data={0x0157: b"\x01\x02"})
+    await bluez.add_phone("00:1A:7D:DA:71:05", name="Watch",
+                          manufacturer_data={0x0157: b"\x01\x02"})
     await bluez.add_phone("5E:11:22:33:44:06", uuids=["00004e56-0000-1000-8000-00805f9b34fb"],
                           manufacturer_data={8885: bluezone[:11]})
     await bluez.add_phone("5E:11:22:33:44:07", uuids=["e20a39f4-73f5-4bc4-a12f-17d1ad07a889"],
@@ -146,7 +147,7 @@ async def test_adapter_powered_off_and_back_on(bluez, make_scanner, sink):
     await bluez.set_powered(True)
     await until_status(scanner, "ok")
     await bluez.add_phone("5E:11:22:33:44:40", **phones.bluezone_android(T0))
-    await wait_for(lambda: sink.by_id(phones.bluezone_id(T0).hex()), WAIT_S, "advert after power-on")
+    await wait_for(lambda: sink.by_id(phones.bluezone_id(T0).hex()), WAIT_S, "advert after on")
     calls = await bluez.calls()
     assert calls.count("StartDiscovery") >= 2 and "StopDiscovery" in calls
 
@@ -168,7 +169,7 @@ async def test_adapter_removed_and_returns(bluez, make_scanner, sink):
     await bluez.add_adapter()
     await until_status(scanner, "ok")
     await bluez.add_phone("5E:11:22:33:44:50", **phones.bluezone_android(T0))
-    await wait_for(lambda: sink.by_id(phones.bluezone_id(T0).hex()), WAIT_S, "advert on new adapter")
+    await wait_for(lambda: sink.by_id(phones.bluezone_id(T0).hex()), WAIT_S, "advert, new adapter")
 
 
 async def test_adapter_chosen_by_name(bluez, make_scanner):
@@ -239,7 +240,7 @@ async def test_a_failing_writer_loses_nothing(bluez, make_scanner, sink):
     scanner = make_scanner()
     await until_status(scanner, "ok")
     await bluez.add_phone("5E:11:22:33:44:80", **phones.bluezone_android(T0))
-    await wait_for(lambda: sink.by_id(phones.bluezone_id(T0).hex()), WAIT_S, "written after retries")
+    await wait_for(lambda: sink.by_id(phones.bluezone_id(T0).hex()), WAIT_S, "written on retry")
 
 
 async def test_a_burst_of_reports_is_counted_exactly(bluez, make_scanner, sink):
