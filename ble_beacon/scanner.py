@@ -332,15 +332,22 @@ class BleScanner:
                 self._set_status(self._status_now(exc.state, exc.reason))
                 await self._sleep(self.config.health_interval_s)  # cheap to look again
                 continue
-            except _StartFailed:
+            except Exception as exc:  # _StartFailed, or something bleak had no word for
+                if not isinstance(exc, _StartFailed):
+                    logger.exception("BLE scanner start failed unexpectedly")
                 self._set_status(self._status_now(ERROR, "start_failed"))
                 await self._sleep(retry_s)
                 retry_s = min(retry_s * 2, self.config.retry_max_s)
                 continue
             retry_s = self.config.retry_min_s
             self._set_status(self._status_now(OK, adapter=adapter, mode=mode))
-            outcome = await self._supervise(adapter)
-            await self._stop_scanner(scanner)
+            try:
+                outcome = await self._supervise(adapter)
+            except Exception:
+                logger.exception("BLE scanner supervision failed")
+                outcome = "error"
+            finally:
+                await self._stop_scanner(scanner)
             if outcome == "watchdog":
                 self._status = replace(self._status, restarts=self._status.restarts + 1)
                 logger.warning("BLE scanner silent for %.0f s on %s; restarting it",
@@ -518,7 +525,10 @@ class BleScanner:
     async def _flush_loop(self) -> None:
         while True:
             await asyncio.sleep(self.config.flush_interval_s)
-            await self._flush()
+            try:
+                await self._flush()
+            except Exception:  # keep flushing; one bad batch must not stop persistence
+                logger.exception("BLE encounter flush failed")
 
     async def _flush(self, final: bool = False) -> None:
         with self._lock:
