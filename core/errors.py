@@ -1,0 +1,87 @@
+"""Error responses: the JSON API always answers `{"code", "message", "errors"}` with a 4xx (never a
+stack trace); pages get a short bilingual page."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_babel import force_locale, get_locale
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+_HTTP_MESSAGES = {
+    400: _l("The request could not be understood."),
+    401: _l("Sign in or send a valid API token."),
+    403: _l("Your role may not do this."),
+    404: _l("Not found."),
+    405: _l("This method is not allowed here."),
+    413: _l("The upload is too large."),
+    415: _l("This content type is not supported."),
+    422: _l("Some fields need attention."),
+    429: _l("Too many requests. Please wait a moment and try again."),
+    500: _l("Something went wrong on our side. Please try again."),
+}
+
+
+def _render(message, lang: str) -> str:
+    with force_locale(lang):
+        return str(message)
+
+
+def api_error(code: str, message, status: int, errors: dict | None = None, **extra):
+    """A JSON error in the visitor's language, with both languages alongside for the screen."""
+    lang = str(get_locale() or "vi")
+    body = {
+        "code": code,
+        "message": _render(message, lang),
+        "message_vi": _render(message, "vi"),
+        "message_en": _render(message, "en"),
+        "errors": {
+            field: _render(text, lang) for field, text in (errors or {}).items()
+        },
+    }
+    body.update(extra)
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _is_api() -> bool:
+    return request.path.startswith("/api/")
+
+
+def _http_error(exc: HTTPException):
+    status = exc.code or 500
+    message = _HTTP_MESSAGES.get(status, exc.description or exc.name)
+    if _is_api():
+        code = exc.name.lower().replace(" ", "_")
+        response = api_error(code, message, status)
+        if status == 405 and exc.valid_methods:
+            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        return response
+    return render_template("core/error.html", status=status, message=message), status
+
+
+def _csrf_error(exc: CSRFError):
+    message = _l("This form has expired. Reload the page and try again.")
+    if _is_api():
+        return api_error("csrf_failed", message, 400)
+    return render_template("core/error.html", status=400, message=message), 400
+
+
+def _unexpected(exc: Exception):
+    if isinstance(exc, HTTPException):
+        return _http_error(exc)
+    logger.exception("unhandled error on %s %s", request.method, request.url_rule)
+    if _is_api():
+        return api_error("internal_error", _HTTP_MESSAGES[500], 500)
+    return render_template("core/error.html", status=500, message=_HTTP_MESSAGES[500]), 500
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

@@ -1,0 +1,128 @@
+"""Configuration defaults and the loading order: defaults → instance/config.py → KIOSK_* environment
+→ test config. Every tunable constant of the product lives here with a one-line why."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask
+
+ENV_PREFIX = "KIOSK"
+
+
+class Defaults:
+    # Database: None means a SQLite file in instance/ (the kiosk works with no network).
+    DATABASE_URL: str | None = None
+    # Venue code this kiosk serves; `make run` seeds a DEMO venue so a new install shows something.
+    VENUE = "DEMO"
+    # Base URL that visitors' phones can reach; None means the server's own address.
+    PUBLIC_URL: str | None = None
+    # Camera: auto | none | device index | file | folder | stream URL.
+    CAMERA_SOURCE = "auto"
+    # zxing-cpp measured 10-20x faster and more robust than pyzbar (reference/qr-decoding.md).
+    DECODER = "zxing"
+    # BLE scanner: auto | off | adapter name (hci0).
+    BLE = "auto"
+    # 21 days covers a 14-day incubation window plus reporting lag (England NHS used 21).
+    RETENTION_DAYS = 21
+    # A declaration older than this asks the visitor to re-confirm (tokhaiyte practice: daily).
+    DECLARATION_FRESH_HOURS = 24
+    # The underlying-conditions list is sensitive and useless for door triage: off by default.
+    COLLECT_CONDITIONS = False
+    # Threads of the kiosk's WSGI server: a few screens, SSE streams and the API at once.
+    SERVER_THREADS = 16
+    # Number of reverse proxies in front of a central server (0 on a kiosk device).
+    TRUSTED_PROXIES = 0
+    # Languages offered; Vietnamese is the default, English the toggle.
+    LANGUAGES = ("vi", "en")
+    BABEL_DEFAULT_LOCALE = "vi"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+    # Each feature package owns its catalogue; Flask-Babel merges them.
+    BABEL_TRANSLATION_DIRECTORIES = (
+        "core/translations;declarations/translations;kiosk/translations;"
+        "ble_beacon/translations;tracing/translations"
+    )
+    # Session cookie: never readable by scripts, not sent on cross-site requests.
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_NAME = "khaibao_session"
+    # A staff session ends after a working shift.
+    PERMANENT_SESSION_LIFETIME = 12 * 3600
+    # CSRF tokens last as long as the session (receptionists keep a page open all day).
+    WTF_CSRF_TIME_LIMIT = None
+    # Rate limits ("N per minute"): sign-in attempts per client address and per account.
+    LOGIN_RATE_LIMIT = "10 per minute"
+    LOGIN_ACCOUNT_RATE_LIMIT = "20 per hour"
+    # Limits are counted in process memory (one kiosk process); a central server with several
+    # workers points this at Redis or Memcached (redis://host:6379) to share the counts.
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    # Uploads are camera frames or CSV lists; anything larger is refused outright.
+    MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+
+
+VALID_DECODERS = ("zxing", "zbar")
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is wrong; the message says which and what is allowed."""
+
+
+def _strip_prefix(config) -> None:
+    """instance/config.py may use the environment names (KIOSK_VENUE = ...) or the bare ones."""
+    for key in [k for k in config if k.startswith(ENV_PREFIX + "_")]:
+        config[key[len(ENV_PREFIX) + 1:]] = config.pop(key)
+
+
+def load(app: Flask, test_config: dict | None) -> None:
+    app.config.from_object(Defaults)
+    app.config.from_pyfile("config.py", silent=True)
+    _strip_prefix(app.config)
+    app.config.from_prefixed_env(ENV_PREFIX)
+    if os.environ.get("DATABASE_URL"):
+        app.config["DATABASE_URL"] = os.environ["DATABASE_URL"]
+    if test_config:
+        app.config.from_mapping(test_config)
+    _finalise(app)
+
+
+def _finalise(app: Flask) -> None:
+    config = app.config
+    if not config.get("DATABASE_URL"):
+        config["DATABASE_URL"] = "sqlite:///" + str(Path(app.instance_path) / "kiosk.db")
+    if not config.get("SECRET_KEY"):
+        config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))
+    config["DECODER"] = str(config["DECODER"]).lower()
+    if config["DECODER"] not in VALID_DECODERS:
+        raise ConfigError(
+            f"KIOSK_DECODER={config['DECODER']!r} is not one of {', '.join(VALID_DECODERS)}"
+        )
+    for key, minimum in (("RETENTION_DAYS", 1), ("DECLARATION_FRESH_HOURS", 1)):
+        try:
+            config[key] = int(config[key])
+        except (TypeError, ValueError):
+            raise ConfigError(f"KIOSK_{key} must be a whole number, got {config[key]!r}") from None
+        if config[key] < minimum:
+            raise ConfigError(f"KIOSK_{key} must be at least {minimum}")
+    config["VENUE"] = str(config["VENUE"]).strip().upper()
+    config["BLE"] = str(config["BLE"]).strip()
+    config["CAMERA_SOURCE"] = str(config["CAMERA_SOURCE"]).strip()
+    if config.get("PUBLIC_URL"):
+        config["PUBLIC_URL"] = str(config["PUBLIC_URL"]).rstrip("/")
+
+
+def _instance_secret(instance: Path) -> str:
+    """Generated once into instance/secret_key so sessions and signed links survive restarts."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its secret
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret

@@ -1,0 +1,100 @@
+"""Shared pages: home, staff sign-in/out, the language toggle and the health check."""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import text
+
+from core import clock
+from core.auth import authenticate, roles_required
+from core.db import db
+from core.forms import LoginForm
+from core.models import Role
+from core.security import limiter, login_limit, login_username_key
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("core", __name__)
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """Only same-site paths: a crafted ?next= must not send staff to another site."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return fallback
+
+
+@bp.get("/")
+def home():
+    return render_template("core/home.html")
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
+               key_func=login_username_key)
+def login():
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = authenticate(
+            session=db.session,
+            username=form.username.data,
+            password=form.password.data,
+            now=clock.now(),
+        )
+        if user is not None:
+            session.clear()  # no session fixation across the sign-in
+            login_user(user)
+            logger.info("staff user %s signed in", user.id)
+            return redirect(safe_next(request.args.get("next"), url_for("core.home")))
+        form.password.errors.append(_("Wrong username or password."))
+    return render_template("core/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    lang = session.get("lang")
+    logout_user()
+    session.clear()
+    if lang:
+        session["lang"] = lang
+    return redirect(url_for("core.login"))
+
+
+@bp.get("/lang/<code>")
+def set_language(code: str):
+    if code in current_app.config["LANGUAGES"]:
+        session["lang"] = code
+    return redirect(safe_next(request.args.get("next"), url_for("core.home")))
+
+
+@bp.get("/api/v1/me")
+@roles_required(Role.admin, Role.tracer, Role.receptionist)
+def api_me():
+    """Who the bearer token (or session) belongs to: lets scripts check their token."""
+    return jsonify({"username": current_user.username, "role": current_user.role,
+                    "display_name": current_user.display_name})
+
+
+@bp.get("/healthz")
+def healthz():
+    components = {"db": _db_status()}
+    workers = current_app.extensions["workers"]
+    for name in ("camera", "ble"):
+        components[name] = workers.status(name)
+    healthy = components["db"] == "ok"
+    body = {"status": "ok" if healthy else "error", "components": components}
+    return jsonify(body), 200 if healthy else 503
+
+
+def _db_status() -> str:
+    try:
+        db.session.execute(text("SELECT 1")).scalar_one()
+        return "ok"
+    except Exception as exc:  # an unreachable database is a state to report, not a crash
+        logger.warning("health check: database unreachable (%s)", type(exc).__name__)
+        return f"error: {type(exc).__name__}"

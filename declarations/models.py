@@ -1,0 +1,94 @@
+"""Visitors and their health declarations (field meanings: reference/declaration-form.md)."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from core.db import UtcDateTime, utcnow
+
+
+class DeclarationStatus(StrEnum):
+    clear = "clear"
+    needs_review = "needs_review"
+
+
+class DeclarationSource(StrEnum):
+    phone_form = "phone_form"       # the visitor's own phone, from the venue QR
+    kiosk = "kiosk"                 # the touchscreen (after a CCCD / national QR scan)
+    staff = "staff"                 # a receptionist checking someone in by hand
+    reconfirmation = "reconfirmation"  # "anything changed since …?" on a stale declaration
+    import_ = "import"              # a paper sign-in list
+
+
+class Visitor(SQLModel, table=True):
+    """A person as last declared. Contact address codes and names are kept as at declaring time,
+    because unit names change (the 2025 merger renamed most wards)."""
+
+    __table_args__ = (
+        sa.Index("ix_visitor_phone_e164", "phone_e164"),
+        sa.Index("ix_visitor_id_number", "id_number"),
+        sa.Index("ix_visitor_name_folded", "name_folded"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    full_name: str = Field(max_length=100)
+    # Lower-case, accent-free form of the name: "nguyen van an" finds "Nguyễn Văn An".
+    name_folded: str = Field(max_length=100)
+    birth_year: int | None = Field(default=None)
+    gender: str | None = Field(default=None, max_length=8)
+    nationality: str = Field(default="VN", max_length=2)
+    id_number: str | None = Field(default=None, max_length=20)
+    id_type: str | None = Field(default=None, max_length=20)
+    phone_e164: str | None = Field(default=None, max_length=16)
+    email: str | None = Field(default=None, max_length=254)
+    province_code: str | None = Field(default=None, max_length=8)
+    province_name: str | None = Field(default=None, max_length=100)
+    ward_code: str | None = Field(default=None, max_length=8)
+    ward_name: str | None = Field(default=None, max_length=100)
+    street_address: str | None = Field(default=None, max_length=255)
+    # A dependant (child, elderly relative without a phone) points to the person who declared.
+    declarant_id: int | None = Field(default=None, foreign_key="visitor.id", index=True)
+    # Personal QR tokens issued before this instant are refused (lost phone, "delete my data").
+    tokens_valid_after: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class Declaration(SQLModel, table=True):
+    __table_args__ = (
+        sa.Index("ix_declaration_visitor_submitted", "visitor_id", "submitted_at"),
+        sa.CheckConstraint("status IN ('clear', 'needs_review')", name="status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: int = Field(foreign_key="visitor.id")
+    venue_id: int | None = Field(default=None, foreign_key="venue.id", index=True)
+    submitted_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    lang: str = Field(default="vi", max_length=2)
+    source: str = Field(max_length=16)
+    travel_14d: bool = Field(default=False)
+    travel_places: str | None = Field(default=None, max_length=1000)
+    # Keys of the reference's lists (declaration-form.md §3.1, §3.2), e.g. ["fever", "cough"].
+    symptoms: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    exposures: list[str] = Field(default_factory=list, sa_type=sa.JSON)
+    # Only when KIOSK_COLLECT_CONDITIONS is on; never exported.
+    conditions: list[str] | None = Field(default=None, sa_type=sa.JSON)
+    visitor_company: str | None = Field(default=None, max_length=200)
+    host_name: str | None = Field(default=None, max_length=100)
+    host_department: str | None = Field(default=None, max_length=100)
+    visit_purpose: str | None = Field(default=None, max_length=16)
+    visit_purpose_note: str | None = Field(default=None, max_length=200)
+    body_temperature_c: float | None = Field(default=None)
+    declared_for_other: bool = Field(default=False)
+    status: str = Field(max_length=16)
+    # The triage rule set that produced `status`, so a later rule change does not rewrite history.
+    rules_version: str = Field(max_length=32)
+    consent_processing: bool
+    consent_sensitive_health: bool
+    consent_text_version: str = Field(max_length=32)
+    consent_at: datetime = Field(sa_type=UtcDateTime)
+    # A re-confirmation points to the declaration it renews.
+    previous_declaration_id: int | None = Field(default=None, foreign_key="declaration.id")

@@ -1,0 +1,68 @@
+"""Visits: one per person per stay at a venue, with how it was opened and how it was closed."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from core.db import UtcDateTime
+
+
+class OpenedBy(StrEnum):
+    scan = "scan"               # personal QR / CCCD / national QR at the kiosk camera
+    phone_form = "phone_form"   # the visitor's own phone after declaring
+    staff = "staff"             # a receptionist, by hand
+    import_ = "import"          # a paper sign-in list
+
+
+class ClosedBy(StrEnum):
+    scan = "scan"
+    staff = "staff"
+    close_all = "close_all"
+    automatic = "automatic"     # venue closing time or maximum stay
+
+
+class VisitStatus(StrEnum):
+    clear = "clear"
+    needs_review = "needs_review"   # waiting for a receptionist (symptom or exposure answer)
+    admitted = "admitted"           # flagged, then let in by a receptionist (audited)
+    turned_away = "turned_away"     # flagged, then refused by a receptionist (audited)
+
+
+class Visit(SQLModel, table=True):
+    __table_args__ = (
+        # Tracing: who was at this venue in this time range; on-site lists.
+        sa.Index("ix_visit_venue_checked_in", "venue_id", "checked_in_at"),
+        sa.Index("ix_visit_venue_checked_out", "venue_id", "checked_out_at"),
+        # An index case's visits over a window.
+        sa.Index("ix_visit_visitor_checked_in", "visitor_id", "checked_in_at"),
+        sa.CheckConstraint(
+            "opened_by IN ('scan', 'phone_form', 'staff', 'import')", name="opened_by"
+        ),
+        sa.CheckConstraint(
+            "closed_by IS NULL OR closed_by IN ('scan', 'staff', 'close_all', 'automatic')",
+            name="closed_by",
+        ),
+        sa.CheckConstraint(
+            "status IN ('clear', 'needs_review', 'admitted', 'turned_away')", name="status"
+        ),
+        sa.CheckConstraint(
+            "checked_out_at IS NULL OR checked_out_at >= checked_in_at", name="interval"
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    visitor_id: int = Field(foreign_key="visitor.id")
+    venue_id: int = Field(foreign_key="venue.id")
+    kiosk_id: int | None = Field(default=None, foreign_key="kiosk.id")
+    declaration_id: int | None = Field(default=None, foreign_key="declaration.id", index=True)
+    checked_in_at: datetime = Field(sa_type=UtcDateTime)
+    checked_out_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    opened_by: str = Field(max_length=16)
+    closed_by: str | None = Field(default=None, max_length=16)
+    status: str = Field(default=VisitStatus.clear, max_length=16)
+    review_note: str | None = Field(default=None, max_length=500)
+    reviewed_by_id: int | None = Field(default=None, foreign_key="staff_user.id")
+    reviewed_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

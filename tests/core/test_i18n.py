@@ -1,0 +1,71 @@
+"""Every catalogue is complete: no empty Vietnamese string, placeholders kept."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parents[2]
+CATALOGS = sorted(ROOT.glob("*/translations/*/LC_MESSAGES/messages.po"))
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
+
+
+def test_there_is_a_vietnamese_catalogue():
+    assert any(p.parts[-3] == "vi" for p in CATALOGS)
+
+
+@pytest.mark.parametrize("path", CATALOGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_catalogue_complete_and_placeholders_match(path):
+    with path.open("rb") as handle:
+        catalog = read_po(handle)
+    for message in catalog:
+        if not message.id:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        assert all(strings), f"untranslated: {ids[0]!r}"
+        assert not message.fuzzy, f"fuzzy: {ids[0]!r}"
+        assert sorted(PLACEHOLDER.findall(ids[0])) == sorted(PLACEHOLDER.findall(strings[0])), ids[0]
+
+
+PACKAGES = ("core", "declarations", "kiosk", "ble_beacon", "tracing")
+
+
+def _source_messages(package: str) -> set[str]:
+    from babel.messages.extract import extract_from_dir
+
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "lazy_gettext": None, "_l": None}
+    found = set()
+    roots = [ROOT / package, ROOT / "templates" / package]
+    for root in roots:
+        if not root.is_dir():
+            continue
+        method_map = [("**.py", "python"), ("**.html", "jinja2")]
+        for _file, _line, message, _comments, _context in extract_from_dir(
+            str(root), method_map, keywords=keywords
+        ):
+            found.add(message if isinstance(message, str) else message[0])
+    if package == "core":
+        from babel.messages.extract import extract_from_file
+
+        for _line, message, _comments, _context in extract_from_file(
+            "jinja2", str(ROOT / "templates" / "base.html"), keywords=keywords
+        ):
+            found.add(message)
+    return found
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_every_message_in_the_code_is_in_its_package_catalogue(package):
+    messages = _source_messages(package)
+    if not messages:
+        pytest.skip(f"{package} has no user-facing messages yet")
+    path = ROOT / package / "translations" / "vi" / "LC_MESSAGES" / "messages.po"
+    assert path.exists(), f"{package} has messages but no Vietnamese catalogue: run make messages"
+    with path.open("rb") as handle:
+        catalog = read_po(handle)
+    known = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
+    missing = sorted(messages - known)
+    assert missing == [], f"not in {package}'s catalogue (run make messages, translate): {missing}"
