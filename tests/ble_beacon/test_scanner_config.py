@@ -19,3 +19,7 @@ def test_configuration_is_validated():
 def test_passive_patterns_cover_bluezone_and_gaen():
     assert (0, 0xFF, b"\xb5\x22") in [tuple(p) for p in OR_PATTERNS]
     assert (0, 0x16, b"\x6f\xfd") in [tuple(p) for p in OR_PATTERNS]
+
+
+def test_batches_go_to_the_writer_about_once_a_second():
+    assert ScannerConfig().flush_interval_s == 1.0
