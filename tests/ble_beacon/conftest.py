@@ -13,6 +13,7 @@ import pytest
 import pytest_asyncio
 
 from tests.ble_beacon.mockbluez import BluezController, MockBluez, PrivateBus, dbus_daemon
+from tests.support.requirements import skip_or_fail
 
 ADDRESS_VAR = "DBUS_SYSTEM_BUS_ADDRESS"
 
@@ -67,7 +68,7 @@ class MockWorld:
 def mock_bluez_session():
     reason = _skip_reason()
     if reason:
-        pytest.skip(reason)
+        skip_or_fail(reason)
     world = MockWorld()
     world.start()
     previous = os.environ.get(ADDRESS_VAR)
@@ -111,7 +112,7 @@ def bare_bus(monkeypatch):
     """A private system bus with no bluetoothd on it (the service is not running)."""
     reason = _skip_reason()
     if reason:
-        pytest.skip(reason)
+        skip_or_fail(reason)
     bus = PrivateBus()
     bus.start()
     monkeypatch.setenv(ADDRESS_VAR, bus.address)
