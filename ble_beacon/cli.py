@@ -57,14 +57,30 @@ def both_languages(message: Any) -> str:
     return vi if vi == en else f"{vi} / {en}"
 
 
-def parse_lines(lines: Iterable[str], out: IO[str], *, now: datetime | None = None) -> int:
+def bounded_lines(stream: IO[str], limit: int = MAX_LINE_CHARS) -> Iterable[str | None]:
+    """Lines of a text stream, never holding more than `limit` characters of one in memory;
+    None stands for a line that was longer (skipped to its end)."""
+    while True:
+        line = stream.readline(limit + 1)
+        if not line:
+            return
+        if len(line) > limit and not line.endswith("\n"):
+            while line and not line.endswith("\n"):
+                line = stream.readline(limit)
+            yield None
+            continue
+        yield line
+
+
+def parse_lines(lines: Iterable[str | None], out: IO[str], *,
+                now: datetime | None = None) -> int:
     """One JSON line out per non-blank line in. Returns the number of malformed input lines."""
     errors = 0
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
+        if line is not None and not line.strip():
             continue
         try:
-            if len(line) > MAX_LINE_CHARS:
+            if line is None or len(line) > MAX_LINE_CHARS:
                 raise RecordError("line_too_long")
             record = AdvertisementRecord.from_json_line(line)
         except RecordError as exc:
@@ -102,7 +118,7 @@ def parse_command(input_file: IO[str]) -> None:
 
     Exit status: 0 when every line was a valid record, 1 when at least one was not.
     """
-    errors = parse_lines(input_file, sys.stdout, now=datetime.now(UTC))
+    errors = parse_lines(bounded_lines(input_file), sys.stdout, now=datetime.now(UTC))
     if errors:
         click.echo(gettext("%(count)d malformed line(s).", count=errors), err=True)
         sys.exit(1)

@@ -83,9 +83,21 @@ def test_empty_input_is_fine():
     assert result.exit_code == 0 and out == []
 
 
-def test_overlong_lines_are_refused_without_parsing():
-    result, out = run_parse(json.dumps({"address": "x", "local_name": "a" * 70000}) + "\n")
-    assert result.exit_code == 1 and out[0]["error"] == "line_too_long"
+def test_overlong_lines_are_refused_without_being_held_in_memory():
+    huge = json.dumps({"address": "x", "local_name": "a" * 200_000})
+    result, out = run_parse(huge + "\n" + from_phone(phones.gaen(bytes(16))) + "\n")
+    assert result.exit_code == 1
+    assert [o.get("error") for o in out] == ["line_too_long", None]
+    assert out[1]["protocol"] == "gaen" and out[1]["line"] == 2
+
+
+def test_bounded_lines_reads_in_limited_pieces():
+    import io
+
+    from ble_beacon.cli import bounded_lines
+
+    lines = list(bounded_lines(io.StringIO("ab\n" + "x" * 25 + "\nlast"), limit=10))
+    assert lines == ["ab\n", None, "last"]
 
 
 @pytest.mark.asyncio

@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from dbus_fast import BusType
+from dbus_fast.aio import MessageBus
 
 from ble_beacon.scanner import BleScanner, ScannerConfig
 from tests.ble_beacon import phones
-from tests.ble_beacon.mockbluez import wait_for
+from tests.ble_beacon.mockbluez import BluezController, wait_for
 from tests.ble_beacon.support import EncounterLog, ManualClock
 
 pytestmark = pytest.mark.asyncio
@@ -271,3 +273,20 @@ async def test_off_means_no_thread_and_no_bluetooth_calls(bluez, make_scanner):
     assert scanner.status() == "off"
     assert scanner._thread is None
     assert await bluez.calls() == []
+
+
+async def test_bluetoothd_restart_while_scanning(bare_bus, make_scanner, sink):
+    first = bare_bus.start_bluetoothd()
+    scanner = make_scanner()
+    await until_status(scanner, "ok")
+    first.stop()  # bluetoothd crashes (no InterfacesRemoved, nothing)
+    await until_status(scanner, "error: no_bluetoothd")
+    second = bare_bus.start_bluetoothd()
+    await until_status(scanner, "ok")
+    bus = await MessageBus(bus_address=bare_bus.address, bus_type=BusType.SYSTEM).connect()
+    try:
+        await BluezController(bus).add_phone("5E:11:22:33:44:B0", **phones.bluezone_android(T0))
+        await wait_for(lambda: sink.by_id(phones.bluezone_id(T0).hex()), WAIT_S, "heard again")
+    finally:
+        bus.disconnect()
+    assert second.alive()
