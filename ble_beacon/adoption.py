@@ -166,7 +166,8 @@ class Chart:
     gridlines: tuple[tuple[int, float], ...]  # (percent, y)
 
 
-def daily_totals(rows: Iterable[AdoptionRow], first: date, last: date) -> list[tuple[date, int, int]]:
+def daily_totals(rows: Iterable[AdoptionRow], first: date,
+                 last: date) -> list[tuple[date, int, int]]:
     """(day, visitors, visitors with app) summed over venues, every day of the range."""
     totals: Mapping[date, list[int]] = defaultdict(lambda: [0, 0])
     for row in rows:

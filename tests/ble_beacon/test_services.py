@@ -118,7 +118,7 @@ def test_an_empty_batch_writes_nothing(session, venue):
     assert services.record_encounters(session=session, venue_id=venue.id, encounters=[]) == 0
 
 
-# --- link_encounter_to_visit ------------------------------------------------------------------------
+# --- link_encounter_to_visit --------------------------------------------------------------
 @pytest.fixture
 def heard(session, venue, kiosk):
     """Put encounters in the database as the scanner would have written them."""
