@@ -48,8 +48,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # CLI groups.
     from ble_beacon.cli import beacon, report_cli
-    from kiosk.cli import kiosk_cli
+    from kiosk.cli import kiosk_cli, scan
 
-    for command in (*CORE_COMMANDS, kiosk_cli, beacon, report_cli):
+    for command in (*CORE_COMMANDS, kiosk_cli, scan, beacon, report_cli):
         app.cli.add_command(command)
     return app
