@@ -164,3 +164,12 @@ async def test_venue_beacon_advertises_this_venue(app, session, demo, bluez, run
     app.config["BLE_BEACON"] = "loud"
     with pytest.raises(ValueError):
         build_venue_beacon(app)
+
+
+def test_kiosk_run_builds_the_ble_workers(app, demo):
+    from kiosk.runtime import build_workers
+
+    app.config.update(BLE="off", BLE_BEACON="off")
+    assert [w.name for w in build_workers(app)] == []
+    app.config.update(BLE="auto", BLE_BEACON="eddystone")
+    assert [w.name for w in build_workers(app)] == ["ble", "ble_beacon"]
