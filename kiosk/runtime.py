@@ -221,8 +221,20 @@ def build_auto_checkout(app: Flask) -> Worker | None:
     return AutoCheckout(app)
 
 
-# Hardware workers and what consumes them, in start order (the BLE scanner appends its own).
-BUILDERS = [build_camera, build_checkin]
+def _build_ble_scanner(app: Flask) -> Worker | None:
+    from ble_beacon.worker import build_scanner
+
+    return build_scanner(app)
+
+
+def _build_venue_beacon(app: Flask) -> Worker | None:
+    from ble_beacon.worker import build_venue_beacon
+
+    return build_venue_beacon(app)
+
+
+# Hardware workers and what consumes them, in start order.
+BUILDERS = [build_camera, build_checkin, _build_ble_scanner, _build_venue_beacon]
 # Periodic jobs of a kiosk process (no hardware).
 JOB_BUILDERS = [build_auto_checkout]
 
