@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from ble_beacon.services import link_encounter_to_visit
 from core.audit import record_audit
 from core.i18n import format_local
 from core.models import User, Venue
@@ -139,7 +140,14 @@ def open_visit(
     )
     session.add(visit)
     session.flush()
-    _publish(session, visit, "check_in")
+    app_detected = False
+    if visit.opened_by != OpenedBy.import_:  # a paper list is history: nobody is at the door
+        # The strongest contact-tracing phone heard at the door just now ("Bluezone detected").
+        app_detected = link_encounter_to_visit(
+            session=session, visit_id=visit.id, venue_id=venue_id, kiosk_id=kiosk_id, now=now,
+            commit=False) is not None
+    topic, event = visit_event(session=session, visit=visit, action="check_in")
+    events.publish_after_commit(session, topic, {**event, "app_detected": app_detected})
     _finish(session, commit)
     logger.info("visit %s opened (%s, %s)", visit.id, visit.opened_by, visit.status)
     return visit
@@ -464,7 +472,6 @@ def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visito
             session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
             opened_by=OpenedBy.scan, kiosk_id=kiosk_id, declaration_id=declaration.id,
             status=_visit_status(declaration), commit=False)
-        _link_nearby_phone(session=session, visit=result.visit, now=now)
         session.commit()
     elif action == ScanAction.check_out:
         result.action = "check_out"
@@ -558,12 +565,6 @@ def identity_display_name(identity: dict | None) -> str:
     return shown_name(name) if name else ""
 
 
-def _link_nearby_phone(*, session: Session, visit: Visit, now: datetime) -> None:
-    """Link the strongest contact-tracing phone heard nearby to the visit ("Bluezone detected");
-    the BLE package does it when it is installed."""
-    return None
-
-
 # ---------------------------------------------------------------------------------------------
 # The touchscreen's answer to a question asked after a scan
 
@@ -571,16 +572,6 @@ def venue_consent_version(venue: Venue, *, retention_days: int) -> str:
     """The consent texts a visitor at `venue` reads (the venue's unit or name is the operator),
     as the declarations package versions them."""
     return consent_version(retention_days=retention_days, operator=venue.unit or venue.name)
-
-
-@dataclass(frozen=True)
-class _Carried:
-    """A previous declaration's answers, as the triage rules read them."""
-
-    symptoms: list
-    exposures: list
-    travel_14d: bool
-    body_temperature_c: float | None = None  # measured now or not at all: never carried over
 
 
 def confirm_scan(
@@ -627,6 +618,21 @@ def confirm_scan(
         session.rollback()  # answered twice: the first answer already checked them in
         result.visit, result.repeated = inside, True
         return result
+    if stale and health is None:
+        # "Nothing has changed": the declarations package renews it and checks in.
+        from declarations.services import DeclarationError, reconfirm_declaration
+
+        try:
+            renewed = reconfirm_declaration(
+                session=session, previous=previous, venue=venue, now=now,
+                keyring=settings.keyring, consent_version=version, rules=settings.triage_rules,
+                opened_by=OpenedBy.scan, kiosk_id=kiosk_id)
+        except DeclarationError as exc:
+            raise ScanError(exc.problem.code, exc.problem) from None
+        result.visit = renewed.visit
+        logger.info("declaration %s re-confirmed at the kiosk (visit %s)", renewed.declaration.id,
+                    renewed.visit.id)
+        return result
     if stale:
         declaration = _renewed_declaration(previous=previous, venue=venue, now=now,
                                            health=health, rules=settings.triage_rules)
@@ -647,7 +653,6 @@ def confirm_scan(
             session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
             opened_by=OpenedBy.scan, kiosk_id=kiosk_id, declaration_id=declaration.id,
             status=_visit_status(declaration), commit=False)
-        _link_nearby_phone(session=session, visit=result.visit, now=now)
     session.commit()
     logger.info("declaration %s made at the kiosk (%s) for visitor %s: %s (visit %s)",
                 declaration.id, declaration.source, visitor.id, declaration.status,
@@ -705,34 +710,23 @@ def _visitor_from_identity(*, session: Session, identity: dict, known_id: int | 
 
 
 def _renewed_declaration(*, previous: Declaration, venue: Venue, now: datetime,
-                         health: HealthAnswers | None, rules: TriageRules) -> Declaration:
-    """A stale declaration renewed: as it was ("nothing has changed"), or with new health answers
-    and the consent given with them."""
-    answers = health if health is not None else _Carried(
-        list(previous.symptoms or []), list(previous.exposures or []), previous.travel_14d)
-    decision = triage(answers, rules)
-    consent = {
-        "consent_processing": previous.consent_processing,
-        "consent_sensitive_health": previous.consent_sensitive_health,
-        "consent_text_version": previous.consent_text_version,
-        "consent_at": previous.consent_at,
-    } if health is None else {
-        "consent_processing": True, "consent_sensitive_health": True,
-        "consent_text_version": health.consent_text_version, "consent_at": now,
-    }
+                         health: HealthAnswers, rules: TriageRules) -> Declaration:
+    """A stale declaration renewed with new health answers ("something has changed") and the
+    consent given with them; the rest (visit details) carries over."""
+    decision = triage(health, rules)
     return Declaration(
-        visitor_id=previous.visitor_id, venue_id=venue.id, submitted_at=now,
-        lang=health.lang if health is not None else previous.lang,
+        visitor_id=previous.visitor_id, venue_id=venue.id, submitted_at=now, lang=health.lang,
         source=DeclarationSource.reconfirmation.value,
-        travel_14d=answers.travel_14d,
-        travel_places=health.travel_places if health is not None else previous.travel_places,
-        symptoms=list(answers.symptoms), exposures=list(answers.exposures),
+        travel_14d=health.travel_14d, travel_places=health.travel_places,
+        symptoms=list(health.symptoms), exposures=list(health.exposures),
         conditions=previous.conditions, visitor_company=previous.visitor_company,
         host_name=previous.host_name, host_department=previous.host_department,
         visit_purpose=previous.visit_purpose, visit_purpose_note=previous.visit_purpose_note,
         body_temperature_c=None, declared_for_other=previous.declared_for_other,
         status=decision.status, rules_version=decision.rules_version,
-        previous_declaration_id=previous.id, **consent)
+        consent_processing=True, consent_sensitive_health=True,
+        consent_text_version=health.consent_text_version, consent_at=now,
+        previous_declaration_id=previous.id)
 
 
 def _kiosk_declaration(*, visitor: Visitor, venue: Venue, now: datetime, health: HealthAnswers,

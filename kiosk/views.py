@@ -33,15 +33,27 @@ from core.db import db
 from core.errors import api_error
 from core.models import Role, Venue
 from core.services import get_venue
-from declarations.consent import consent_texts
+from declarations import admin_units
+from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts
+from declarations.identity import countries
 from declarations.messages import problem
-from declarations.questions import EXPOSURES, LABELS, SYMPTOMS
+from declarations.models import DeclarationSource
+from declarations.questions import (
+    CONDITIONS,
+    EXPOSURES,
+    GENDERS,
+    LABELS,
+    SYMPTOMS,
+    VISIT_PURPOSES,
+)
+from declarations.schema import form_to_mapping, validate_declaration
 from declarations.tokens import TokenError
 from declarations.venue_links import build_venue_url
 from kiosk import events, runtime, services
 from kiosk.access import DESK_ROLES, scan_caller_required, screen_required
 from kiosk.codes import HINTS, VENUE, parse_code
 from kiosk.decoding import ImageError, decode_image_bytes, make_decoder
+from kiosk.models import OpenedBy
 from kiosk.poster import PosterError, PosterVenue, render_poster
 
 logger = logging.getLogger(__name__)
@@ -112,7 +124,7 @@ BROWSER_SCAN_INTERVAL_MS = 700
 def refusal_messages() -> dict[str, str]:
     """What the screen says for each refused scan (the event carries only the code)."""
     messages = {f"token_{reason}": str(problem(f"token_{reason}"))
-                for reason in TokenError.REASONS}
+                for reason in (*TokenError.REASONS, "unknown_visitor", "revoked")}
     messages.update({code: str(text) for code, text in services.MESSAGES.items()})
     messages["venue_code_scanned"] = str(HINTS[VENUE])
     return messages
@@ -129,6 +141,7 @@ def screen_texts() -> dict[str, str]:
         "turned_away": _("Entry not permitted: please see the receptionist"),
         "not_accepted": _("Code not accepted"),
         "checked_in_at": _("Checked in at %(time)s", time="{time}"),
+        "app_detected": _("Contact-tracing app detected"),
         "checked_out_at": _("Checked out at %(time)s", time="{time}"),
         "hello": _("Hello, %(name)s!", name="{name}"),
         "changed_since": _("Your last health declaration was at %(when)s. Has anything changed "
@@ -457,3 +470,57 @@ def _mjpeg(camera):
         sent_at = time.monotonic()
         yield (b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: "
                + str(len(last)).encode() + b"\r\n\r\n" + last + b"\r\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Manual check-in (a visitor without a phone): the phone form's fields and its one schema
+
+def _manual_context(venue: Venue, values: dict, *, errors=None, warnings=None,
+                    confirm_warnings=False) -> dict:
+    """What declarations/form.html needs (the phone form, filled in by the receptionist)."""
+    lang = str(get_locale() or "vi")
+    province_code = values.get("province_code")
+    return dict(
+        venue=venue, values=values, errors=errors or {}, warnings=warnings or {},
+        dependant=False, declarant=None, action=url_for("kiosk.manual"),
+        labels=LABELS, symptoms=SYMPTOMS, exposures=EXPOSURES, genders=GENDERS,
+        purposes=VISIT_PURPOSES, conditions=CONDITIONS,
+        collect_conditions=current_app.config["COLLECT_CONDITIONS"],
+        countries=countries(lang), provinces=admin_units.provinces(),
+        wards=admin_units.wards_of(province_code if isinstance(province_code, str) else ""),
+        consent=consent_texts(lang, retention_days=current_app.config["RETENTION_DAYS"],
+                              operator=venue.unit or venue.name),
+        warning_text=FALSE_DECLARATION_WARNING["en" if lang == "en" else "vi"],
+        lang=lang, confirm_warnings=confirm_warnings,
+    )
+
+
+@bp.route("/kiosk/manual", methods=["GET", "POST"])
+@roles_required(*DESK_ROLES)
+def manual():
+    """The receptionist checks in someone without a phone: the declaration form (same schema
+    as the phone form), then the check-in, recorded as opened by staff at this kiosk."""
+    from declarations.services import submit_declaration
+
+    venue = kiosk_venue()
+    if request.method == "GET":
+        return render_template("declarations/form.html",
+                               **_manual_context(venue, {"nationality": "VN"}))
+    data = form_to_mapping(request.form)
+    data["lang"] = str(get_locale() or "vi")
+    now = clock.now()
+    app = current_app._get_current_object()
+    version = services.venue_consent_version(venue, retention_days=app.config["RETENTION_DAYS"])
+    result = validate_declaration(data, now=now, consent_version=version,
+                                  collect_conditions=app.config["COLLECT_CONDITIONS"])
+    if not result.ok or (result.warnings and request.form.get("confirm_warnings") != "1"):
+        return render_template("declarations/form.html", **_manual_context(
+            venue, data, errors=result.errors, warnings=result.warnings,
+            confirm_warnings=result.ok)), 422 if not result.ok else 200
+    submitted = submit_declaration(
+        session=db.session, clean=result.declaration, venue=venue, now=now,
+        keyring=runtime.token_keyring(app), rules=runtime.triage_rules(app),
+        source=DeclarationSource.staff, opened_by=OpenedBy.staff,
+        kiosk_id=device_kiosk_id(venue))
+    return render_template("kiosk/manual_done.html", venue=venue, submitted=submitted,
+                           name=services.display_name(submitted.visitor))

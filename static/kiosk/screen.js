@@ -110,8 +110,8 @@
       showCard("amber", text.see_reception, event.display_name, "",
                fill(text.checked_in_at, {time: time}));
     } else {
-      showCard("green", event.repeated ? text.already_in : text.welcome, event.display_name, "",
-               fill(text.checked_in_at, {time: time}));
+      showCard("green", event.repeated ? text.already_in : text.welcome, event.display_name,
+               event.app_detected ? text.app_detected : "", fill(text.checked_in_at, {time: time}));
     }
   }
 

@@ -92,3 +92,51 @@ def test_check_out_and_close_all(client, clock, session, venue, receptionist, ma
     assert [session.get(Visit, v.id).closed_by for v in others] == ["close_all", "close_all"]
     page = client.get("/kiosk/desk").get_data(as_text=True)
     assert "Đã kết thúc 2 lượt ra vào." in page and "Không có ai đang ở trong." in page
+
+
+def _form(consent_version: str, **overrides) -> dict:
+    from declarations import admin_units
+
+    ward = admin_units.wards_of("01")[0]
+    return {"full_name": "Phạm Thị Lan", "birth_year": "1985", "gender": "female",
+            "nationality": "VN", "id_number": "001185012345", "phone": "0987 654 321",
+            "province_code": "01", "ward_code": ward.code, "street_address": "Số 5 Hàng Bài",
+            "travel_14d": "no", "consent_processing": "yes", "consent_sensitive_health": "yes",
+            "consent_text_version": consent_version, **overrides}
+
+
+def test_manual_check_in_with_the_declaration_schema(client, clock, session, venue,
+                                                     receptionist):
+    from declarations.models import Declaration, Visitor
+    from kiosk.services import venue_consent_version
+
+    version = venue_consent_version(venue, retention_days=21)
+    page = client.get("/kiosk/manual").get_data(as_text=True)
+    assert "Họ tên (ghi chữ IN HOA)" in page and 'action="/kiosk/manual"' in page
+    # The one schema: a bad phone number and no consent are refused, nothing stored.
+    response = client.post("/kiosk/manual", data=_form(version, phone="12",
+                                                       consent_processing=""))
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Số điện thoại không hợp lệ" in page
+    assert "Vui lòng đánh dấu vào ô này để gửi tờ khai" in page
+    assert session.exec(select(Visit)).all() == []
+
+    response = client.post("/kiosk/manual", data=_form(version, symptoms=["cough"]))
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "PHẠM THỊ LAN" in page and "Vui lòng gặp lễ tân" in page
+    assert "/qr/KB1." in page
+    [visit] = session.exec(select(Visit)).all()
+    assert (visit.opened_by, visit.status) == ("staff", "needs_review")
+    assert visit.kiosk_id is not None
+    declaration = session.get(Declaration, visit.declaration_id)
+    assert declaration.source == "staff" and declaration.symptoms == ["cough"]
+    visitor = session.get(Visitor, visit.visitor_id)
+    assert visitor.phone_e164 == "+84987654321"
+
+
+def test_manual_check_in_is_for_desk_staff(client, venue, make_user, login):
+    assert client.get("/kiosk/manual").status_code == 302
+    login(make_user("tracer"))
+    assert client.get("/kiosk/manual").status_code == 403

@@ -214,7 +214,7 @@ def test_forged_expired_revoked_and_purged_tokens_are_refused(
     ghost = make_token(type("Gone", (), {"id": 999_999})(), declaration)
     with pytest.raises(ScanError) as error:
         scan(ghost, later(minutes=1))
-    assert error.value.code == "unknown_visitor"
+    assert error.value.code == "token_unknown_visitor"
     assert visits(session) == []
 
 
@@ -242,3 +242,24 @@ def test_cccd_of_a_visitor_inside_checks_them_out(session, venue, visitor, make_
     result = scan(CCCD_TEXT, later(hours=1))  # same id number as the visitor fixture
     assert result.action == "check_out"
     assert visits(session)[0].closed_by == "scan"
+
+
+def test_a_check_in_links_the_contact_tracing_phone_heard_at_the_door(
+        session, venue, visitor, make_declaration, make_token, scan, stream):
+    from ble_beacon.models import Encounter
+
+    phone = Encounter(venue_id=venue.id, protocol="bluezone", rolling_id="ab" * 16,
+                      first_seen_at=later(seconds=20), last_seen_at=later(seconds=55), count=4,
+                      rssi_min=-70, rssi_max=-48, rssi_mean=-55.0, proximity="near")
+    passer_by = Encounter(venue_id=venue.id, protocol="gaen", rolling_id="cd" * 16,
+                          first_seen_at=later(seconds=10), last_seen_at=later(seconds=58),
+                          count=2, rssi_min=-95, rssi_max=-88, rssi_mean=-91.0, proximity="far")
+    session.add_all([phone, passer_by])
+    session.commit()
+    token = make_token(visitor, make_declaration(visitor=visitor))
+    result = scan(token, later(minutes=1))
+    session.refresh(phone)
+    session.refresh(passer_by)
+    assert phone.visit_id == result.visit.id
+    assert passer_by.visit_id is None
+    assert drain(stream)[-1]["app_detected"] is True
