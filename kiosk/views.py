@@ -22,7 +22,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -94,6 +94,20 @@ def venue_url(venue: Venue) -> str:
 def device_status() -> dict[str, str]:
     workers = current_app.extensions["workers"]
     return {name: workers.status(name) for name in ("camera", "ble")}
+
+
+def device_messages(workers) -> dict[str, str]:
+    """What the screen says about the camera and the Bluetooth scanner, in the current language
+    (each worker words its own state; an absent worker is off)."""
+    from ble_beacon.scanner import STATUS_MESSAGES as BLE_MESSAGES
+    from kiosk.camera import STATUS_MESSAGES as CAMERA_MESSAGES
+
+    messages = {}
+    for name, off in (("camera", CAMERA_MESSAGES["off"]), ("ble", BLE_MESSAGES["off"])):
+        worker = workers.get(name)
+        info = getattr(worker, "status_info", None) if worker is not None else None
+        messages[name] = str(info().message if info is not None else off)
+    return messages
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,6 +194,7 @@ def screen():
         "kiosk/screen.html",
         venue=venue,
         status=device_status(),
+        device_messages=device_messages(current_app.extensions["workers"]),
         status_words=STATUS_WORDS,
         device_names=DEVICE_NAMES,
         camera_preview=camera is not None,
@@ -212,11 +227,18 @@ def event_stream():
     heartbeat comments. Holds no database session while it waits."""
     venue_code = kiosk_venue().code
     db.session.close()  # done with the database before the long wait
-    workers = current_app.extensions["workers"]
-    heartbeat_s = current_app.config["EVENTS_HEARTBEAT_S"]
+    app = current_app._get_current_object()
+    workers = app.extensions["workers"]
+    heartbeat_s = app.config["EVENTS_HEARTBEAT_S"]
+    lang = str(get_locale() or "vi")
+
+    def messages() -> dict[str, str]:
+        with app.app_context(), force_locale(lang):
+            return device_messages(workers)
+
     subscription = events.broker.subscribe(venue_code)
     response = Response(
-        _sse(subscription, workers, heartbeat_s),
+        _sse(subscription, workers, heartbeat_s, messages),
         mimetype="text/event-stream",
     )
     response.headers["Cache-Control"] = "no-cache"
@@ -237,14 +259,14 @@ def _sse_message(kind: str, data: dict, event_id: int | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _sse(subscription, workers, heartbeat_s: float):
+def _sse(subscription, workers, heartbeat_s: float, messages):
     def status():
         return {name: workers.status(name) for name in ("camera", "ble")}
 
     try:
         yield "retry: 3000\n\n"
         last_status = status()
-        yield _sse_message("status", last_status)
+        yield _sse_message("status", {**last_status, "messages": messages()})
         last_sent = time.monotonic()
         while True:
             event = subscription.get(timeout=min(STATUS_POLL_S, heartbeat_s))
@@ -254,7 +276,7 @@ def _sse(subscription, workers, heartbeat_s: float):
             current = status()
             if current != last_status:
                 last_status = current
-                yield _sse_message("status", current)
+                yield _sse_message("status", {**current, "messages": messages()})
                 last_sent = time.monotonic()
             if time.monotonic() - last_sent >= heartbeat_s:
                 yield ": keepalive\n\n"

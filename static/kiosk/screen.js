@@ -258,7 +258,14 @@
 
   // --- the event stream ------------------------------------------------------------------------
   function updateStatus(status) {
-    Object.keys(status).forEach(function (name) {
+    var messages = status.messages || {};
+    Object.keys(messages).forEach(function (name) {
+      var line = document.querySelector('[data-device-message="' + name + '"]');
+      if (line) {
+        line.textContent = messages[name];
+      }
+    });
+    ["camera", "ble"].forEach(function (name) {
       var element = document.querySelector('[data-device="' + name + '"]');
       if (!element) {
         return;

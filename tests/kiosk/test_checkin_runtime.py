@@ -8,6 +8,7 @@ import threading
 from datetime import time
 
 import cv2
+import numpy as np
 import pytest
 from sqlmodel import select
 
@@ -101,7 +102,8 @@ def test_event_stream_under_waitress(app, venue, make_visitor, session):
                 elif line == "" and current == kind:
                     return json.loads(data)
 
-        assert next_event("status") == {"camera": "off", "ble": "off"}
+        status = next_event("status")
+        assert (status["camera"], status["ble"]) == ("off", "off")
         visitor = make_visitor()
         wait_until(lambda: events.broker.subscriber_count("HQ") == 1)
         open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id, now=T0,
@@ -116,3 +118,32 @@ def test_event_stream_under_waitress(app, venue, make_visitor, session):
         connection.close()
         server.close()
         thread.join(10)
+
+
+def test_screen_shows_the_camera_state_and_its_live_preview(app, client, drop_folder, venue,
+                                                            clock):
+    app.config.update(CAMERA_SOURCE=str(drop_folder), VENUE="HQ")
+    manager = app.extensions["workers"]
+    for worker in build_workers(app):
+        manager.add(worker)
+    manager.start()
+    try:
+        wait_until(lambda: camera_of(app).status() == "ok")
+        page = client.get("/kiosk").get_data(as_text=True)
+        assert "Camera đã sẵn sàng. Vui lòng đưa mã QR của bạn vào camera." in page
+        assert 'src="/kiosk/preview.mjpg"' in page
+        assert cv2.imwrite(str(drop_folder / "frame.jpg"),
+                           camera_frame([Placement("WIFI:S:Cafe;;")], seed=5))
+        response = client.get("/kiosk/preview.mjpg", buffered=False)
+        assert response.mimetype == "multipart/x-mixed-replace"
+        part = next(iter(response.response))
+        header, _, jpeg = part.partition(b"\r\n\r\n")
+        assert header.startswith(b"--frame\r\nContent-Type: image/jpeg")
+        frame = cv2.imdecode(np.frombuffer(jpeg.rstrip(b"\r\n"), np.uint8), cv2.IMREAD_COLOR)
+        assert frame is not None and frame.shape[1] > 100
+        # The detected code is outlined in green on the preview.
+        green = (frame[:, :, 1] > 150) & (frame[:, :, 0] < 110) & (frame[:, :, 2] < 110)
+        assert green.sum() > 200
+        response.close()
+    finally:
+        manager.stop()

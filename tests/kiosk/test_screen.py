@@ -122,7 +122,9 @@ def test_event_stream_sends_status_events_and_heartbeats_without_holding_a_db_se
     stream = Stream(response)
     try:
         assert stream.next_block() == "retry: 3000"
-        assert stream.next_event("status") == {"camera": "off", "ble": "off"}
+        assert stream.next_event("status") == {
+            "camera": "off", "ble": "off",
+            "messages": {"camera": "Camera đang tắt.", "ble": "Quét Bluetooth đang tắt."}}
         assert stream.next_block() == ": keepalive"
         # While the stream waits, it holds no connection from the pool.
         assert db.engine(app).pool.checkedout() == 0
