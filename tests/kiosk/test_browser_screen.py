@@ -12,7 +12,7 @@ import uuid
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import T0
+from tests.conftest import T0, chromium_path
 from tests.kiosk.conftest import CCCD_TEXT
 
 pytestmark = pytest.mark.browser
@@ -191,3 +191,72 @@ def test_the_desk_list_follows_the_event_stream(live_server, page, clock, venue,
     page.get_by_role("button", name="Ghi nhận ra").click()
     expect(page.get_by_text("Đã ghi nhận ra về.")).to_be_visible()
     assert receptionist.id
+
+
+def _write_y4m(path, frame_gray, frames: int = 30) -> None:
+    """A raw YUV 4:2:0 video Chromium can play as its fake camera (grey, neutral chroma)."""
+    import numpy as np
+
+    height, width = frame_gray.shape
+    chroma = np.full((height // 2, width // 2), 128, dtype=np.uint8).tobytes()
+    with open(path, "wb") as handle:
+        handle.write(f"YUV4MPEG2 W{width} H{height} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(frames):
+            handle.write(b"FRAME\n" + frame_gray.tobytes() + chroma + chroma)
+
+
+@pytest.fixture
+def camera_page(browser, tmp_path):
+    """Chromium whose camera films a visitor holding up a code (a fake capture device playing
+    a video file), so the page's getUserMedia gets real frames."""
+    pages = {}
+
+    def open_with(payload: str):
+        import cv2
+
+        from tests.support.qrframes import Placement, camera_frame
+
+        frame = cv2.cvtColor(camera_frame([Placement(payload, size_px=300)], seed=7,
+                                          size=(640, 480)), cv2.COLOR_BGR2GRAY)
+        video = tmp_path / "visitor.y4m"
+        _write_y4m(video, frame)
+        other = browser.browser_type.launch(
+            executable_path=chromium_path(),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--use-fake-ui-for-media-stream",
+                  "--use-fake-device-for-media-stream",
+                  f"--use-file-for-fake-video-capture={video}"])
+        context = other.new_context(locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
+        context.set_default_timeout(20_000)
+        pages["browser"], pages["page"] = other, context.new_page()
+        return pages["page"]
+
+    yield open_with
+    if "browser" in pages:
+        pages["browser"].close()
+
+
+def test_browser_camera_mode_checks_in_from_the_tablets_own_camera(
+        live_server, camera_page, clock, venue, session, make_visitor, make_declaration,
+        make_token):
+    visitor = make_visitor()
+    token = make_token(visitor, make_declaration(visitor=visitor, submitted_at=T0))
+    clock.advance(minutes=2)
+    page = camera_page(token)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    open_screen(page, live_server)
+    page.get_by_role("button", name="Dùng camera của thiết bị này").click()
+    expect(page.locator("body")).to_have_attribute("data-browser-camera", "on")
+    expect(page.locator("#card")).to_have_class("kiosk-card card-green")
+    expect(page.locator("#card-name")).to_have_text("NGUYỄN VĂN AN")
+    from sqlmodel import select
+
+    from kiosk.models import Visit
+
+    session.expire_all()
+    [visit] = session.exec(select(Visit)).all()
+    assert visit.opened_by == "scan"
+    assert errors == []
