@@ -29,7 +29,10 @@ def camera_of(app: Flask):
 
 
 def build_workers(app: Flask) -> list[Worker]:
-    builders: list = [build_camera]  # features append their builder functions here, in order
+    from ble_beacon.worker import build_scanner, build_venue_beacon
+
+    # features append their builder functions here, in order
+    builders: list = [build_camera, build_scanner, build_venue_beacon]
     workers = []
     for build in builders:
         worker = build(app)
