@@ -56,7 +56,8 @@ def _keys(value, allowed: Mapping) -> tuple[str, ...] | None:
     return tuple(key for key in allowed if key in value)
 
 
-def validate_health_answers(data, *, consent_version: str, ask_phone: bool = False) -> AnswersResult:
+def validate_health_answers(data, *, consent_version: str,
+                            ask_phone: bool = False) -> AnswersResult:
     """Any value of any type gives field errors, never an exception."""
     if not isinstance(data, Mapping):
         return AnswersResult(None, {"body": problem("body_not_object")})

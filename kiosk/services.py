@@ -16,16 +16,15 @@ from ble_beacon.services import link_encounter_to_visit
 from core.audit import record_audit
 from core.i18n import format_local
 from core.models import User, Venue
-from declarations.identity import display_name as shown_name
-from declarations.messages import problem
-from declarations.models import Declaration, Visitor
 from declarations.consent import consent_version
 from declarations.identity import classify_id, fold
-from declarations.models import DeclarationSource
+from declarations.identity import display_name as shown_name
+from declarations.messages import problem
+from declarations.models import Declaration, DeclarationSource, Visitor
 from declarations.rules import DEFAULT_RULES, TriageRules, triage
 from declarations.tokens import KeyRing
-from kiosk.answers import HealthAnswers, validate_health_answers
 from kiosk import events
+from kiosk.answers import HealthAnswers, validate_health_answers
 from kiosk.codes import CCCD, NATIONAL_QR, TOKEN, VENUE, parse_code
 from kiosk.models import ClosedBy, OpenedBy, Visit, VisitStatus
 from kiosk.stays import ScanAction, StayRules, auto_checkout_at, decide_scan
@@ -293,7 +292,8 @@ def review_visit(
 
 
 # ---------------------------------------------------------------------------------------------
-# Scans at the door: one function for the camera worker, the scan API and the check-in API.
+# Scans at the door: one function for the camera worker, the scan API and the check-in API
+# (POST /api/v1/checkins, the declarations package's route, is meant to call handle_scan too).
 
 @dataclass(frozen=True)
 class ScanSettings:

@@ -294,7 +294,8 @@ def desk():
     venue = kiosk_venue()
     inside = services.on_site(session=db.session, venue_id=venue.id)
     flagged = services.flagged_queue(session=db.session, venue_id=venue.id)
-    template = "kiosk/_desk_lists.html" if request.args.get("part") == "lists" else "kiosk/desk.html"
+    lists_only = request.args.get("part") == "lists"  # desk.js refreshes just the lists
+    template = "kiosk/_desk_lists.html" if lists_only else "kiosk/desk.html"
     return render_template(template, venue=venue, inside=inside, flagged=flagged,
                            status=device_status(), status_words=STATUS_WORDS,
                            device_names=DEVICE_NAMES, visit_statuses=VISIT_STATUSES)
