@@ -238,12 +238,15 @@ def on_site(*, session: Session, venue_id: int) -> list[tuple[Visit, Visitor]]:
     )
 
 
-def flagged_queue(*, session: Session, venue_id: int) -> list[tuple[Visit, Visitor]]:
-    """Visitors waiting for a receptionist's decision, oldest first (first come, first served)."""
+def flagged_queue(*, session: Session,
+                  venue_id: int) -> list[tuple[Visit, Visitor, Declaration | None]]:
+    """Visitors waiting for a receptionist's decision, oldest first (first come, first served),
+    with the declaration whose answers flagged them (what the receptionist asks about)."""
     return list(
         session.exec(
-            select(Visit, Visitor)
+            select(Visit, Visitor, Declaration)
             .join(Visitor, Visitor.id == Visit.visitor_id)
+            .outerjoin(Declaration, Declaration.id == Visit.declaration_id)
             .where(
                 Visit.venue_id == venue_id,
                 Visit.status == VisitStatus.needs_review,

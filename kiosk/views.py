@@ -298,7 +298,8 @@ def desk():
     template = "kiosk/_desk_lists.html" if lists_only else "kiosk/desk.html"
     return render_template(template, venue=venue, inside=inside, flagged=flagged,
                            status=device_status(), status_words=STATUS_WORDS,
-                           device_names=DEVICE_NAMES, visit_statuses=VISIT_STATUSES)
+                           device_names=DEVICE_NAMES, visit_statuses=VISIT_STATUSES,
+                           symptoms=SYMPTOMS, exposures=EXPOSURES)
 
 
 @bp.post("/kiosk/visits/<int:visit_id>/check-out")

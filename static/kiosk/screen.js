@@ -144,6 +144,8 @@
   function openHealthForm(question) {
     healthForm.reset();
     document.getElementById("travel-places-field").hidden = true;
+    // An ID card has no phone number on it: offer to add one (the visitor may skip it).
+    document.getElementById("health-phone-field").hidden = question.reason !== "identity";
     document.getElementById("health-title").textContent = text.health_title;
     document.getElementById("health-identity").textContent = question.display_name ?
       (question.reason === "identity" ? fill(text.identity_from_card, {name: question.display_name})
@@ -236,6 +238,7 @@
       consent_processing: data.get("consent_processing") === "true",
       consent_sensitive_health: data.get("consent_sensitive_health") === "true",
       consent_text_version: data.get("consent_text_version"),
+      phone: data.get("phone") || null,
       lang: config.lang
     };
     var errorBox = document.getElementById("health-error");

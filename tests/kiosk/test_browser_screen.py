@@ -93,12 +93,14 @@ def test_result_cards_appear_from_the_event_stream(live_server, page, clock, ven
     assert checkin(token)["action"] == "check_in"
     card = page.locator("#card")
     expect(card).to_be_visible()
+    expect(page.locator("#idle")).to_be_hidden()
     expect(card).to_have_class("kiosk-card card-green")
     expect(page.locator("#card-title")).to_have_text("Xin mời vào!")
     expect(page.locator("#card-name")).to_have_text("NGUYỄN VĂN AN")
     expect(page.locator("#card-time")).to_have_text("Giờ vào: 09:10")
     # The card goes away by itself and the idle screen comes back.
     expect(page.locator("#idle")).to_be_visible(timeout=15_000)
+    expect(card).to_be_hidden()
 
     assert checkin(flagged_token)["status"] == "needs_review"
     expect(card).to_have_class("kiosk-card card-amber")
@@ -150,17 +152,27 @@ def test_id_card_then_health_questions_on_the_touchscreen(live_server, page, clo
     assert checkin(CCCD_TEXT)["action"] == "needs_confirmation"
     form = page.locator("#health")
     expect(form).to_be_visible()
+    expect(page.locator("#idle")).to_be_hidden()
+    expect(page.locator("#reconfirm")).to_be_hidden()
     expect(page.locator("#health-identity")).to_have_text("Theo thẻ của bạn: NGUYỄN VĂN AN")
     # Sending without answering: the errors are shown, nothing is stored.
     page.get_by_role("button", name="Gửi và ghi nhận vào").click()
     expect(page.locator("#health-error")).to_contain_text("Một số câu trả lời cần được kiểm tra")
     page.locator('input[name="travel_14d"][value="false"]').check()
     page.locator('input[name="symptoms"][value="fever"]').check()
+    page.locator("#health-phone").fill("0912 345 678")
     page.locator('input[name="consent_processing"]').check()
     page.locator('input[name="consent_sensitive_health"]').check()
     page.get_by_role("button", name="Gửi và ghi nhận vào").click()
     expect(page.locator("#card")).to_have_class("kiosk-card card-amber")
     expect(page.locator("#card-name")).to_have_text("NGUYỄN VĂN AN")
+    from sqlmodel import select
+
+    from declarations.models import Visitor
+
+    session.expire_all()
+    [visitor] = session.exec(select(Visitor)).all()
+    assert (visitor.id_number, visitor.phone_e164) == ("001090012345", "+84912345678")
 
 
 def test_english_toggle_and_back_to_vietnamese_when_idle(live_server, page, venue):

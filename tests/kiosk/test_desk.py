@@ -25,9 +25,12 @@ def receptionist(make_user, login):
 
 
 def test_desk_lists_flagged_and_inside_visitors(client, venue, receptionist, make_visitor,
-                                                make_visit):
-    make_visit(visitor=make_visitor(full_name="Lê Thị Hoa"), venue=venue, checked_in_at=T0,
-               status="needs_review")
+                                                make_visit, make_declaration):
+    hoa = make_visitor(full_name="Lê Thị Hoa")
+    reasons = make_declaration(visitor=hoa, status="needs_review", symptoms=["fever"],
+                               exposures=["contact_confirmed_or_suspected"])
+    make_visit(visitor=hoa, venue=venue, checked_in_at=T0, status="needs_review",
+               declaration_id=reasons.id)
     make_visit(visitor=make_visitor(full_name="Trần Văn Bình"), venue=venue,
                checked_in_at=T0 + timedelta(minutes=5))
     make_visit(visitor=make_visitor(full_name="Đã Về"), venue=venue, checked_in_at=T0,
@@ -35,6 +38,7 @@ def test_desk_lists_flagged_and_inside_visitors(client, venue, receptionist, mak
     page = client.get("/kiosk/desk").get_data(as_text=True)
     assert "Bàn lễ tân" in page
     assert "Đang chờ quyết định (1)" in page and "LÊ THỊ HOA" in page
+    assert "<li>Sốt</li>" in page  # why they were flagged, for the receptionist to ask about
     assert "Đang có mặt (2)" in page and "TRẦN VĂN BÌNH" in page
     assert "ĐÃ VỀ" not in page
     assert "đến lúc 09:00" in page  # local time

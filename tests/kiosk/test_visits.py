@@ -135,7 +135,7 @@ def test_flagged_visitor_admitted_with_a_note(session, venue, make_visitor, make
     flagged = make_visit(visitor=make_visitor(full_name="Lê Thị Hoa"), venue=venue,
                          checked_in_at=T0, status="needs_review")
     make_visit(visitor=make_visitor(), venue=venue, checked_in_at=T0)  # a clear visitor
-    assert [v.id for v, _ in flagged_queue(session=session, venue_id=venue.id)] == [flagged.id]
+    assert [v.id for v, _, _ in flagged_queue(session=session, venue_id=venue.id)] == [flagged.id]
 
     review_visit(session=session, visit_id=flagged.id, venue_id=venue.id, admit=True,
                  note="  Đã đo nhiệt   độ: 36,8  ", actor=receptionist,
