@@ -45,7 +45,8 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # CLI groups.
     from kiosk.cli import kiosk_cli
+    from tracing.cli import COMMANDS as TRACING_COMMANDS
 
-    for command in (*CORE_COMMANDS, kiosk_cli):
+    for command in (*CORE_COMMANDS, kiosk_cli, *TRACING_COMMANDS):
         app.cli.add_command(command)
     return app

@@ -23,7 +23,7 @@ class InputError(ValueError):
     """One bad field: `field` names it, `message` says why (a lazy string)."""
 
     def __init__(self, field: str, message):
-        super().__init__(f"{field}: {message}")
+        super().__init__(field)  # the message is lazy: rendered later, in the reader's language
         self.field = field
         self.message = message
 
