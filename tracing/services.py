@@ -54,7 +54,7 @@ STATUS_VI = {"clear": "Bình thường", "needs_review": "Chờ xem xét", "admi
              "turned_away": "Bị từ chối"}
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso_local(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(LOCAL_TZ).isoformat()
 
 
@@ -92,8 +92,9 @@ class VisitView:
         return {
             "id": self.id, "venue_code": self.venue_code, "venue_name": self.venue_name,
             "visitor": self.visitor_json(),
-            "checked_in_at": _iso(self.checked_in_at), "checked_out_at": _iso(self.checked_out_at),
-            "effective_end_at": _iso(self.effective_end_at), "still_open": self.still_open,
+            "checked_in_at": iso_local(self.checked_in_at),
+            "checked_out_at": iso_local(self.checked_out_at),
+            "effective_end_at": iso_local(self.effective_end_at), "still_open": self.still_open,
             "opened_by": self.opened_by, "closed_by": self.closed_by, "status": self.status,
         }
 
@@ -194,6 +195,22 @@ def find_index_cases(*, session: Session, query: str, by: str, since: datetime, 
     visits = visits_of(session=session, visitor_ids=[v.id for v in visitors], since=since,
                        until=until, now=now)
     return [IndexCandidate(v, [x for x in visits if x.visitor_id == v.id]) for v in visitors]
+
+
+def search_index_cases(*, session: Session, query: str, by: str, since: datetime,
+                       until: datetime, now: datetime, actor: Actor,
+                       channel: str) -> list[IndexCandidate]:
+    """find_index_cases for the console: looking people up is audited too (who looked for whom,
+    by record id), since abuse of a tracing database starts with lookups, not exports."""
+    found = find_index_cases(session=session, query=query, by=by, since=since, until=until,
+                             now=now)
+    record_audit(session=session, now=now, actor=actor, action="index.search",
+                 details={"channel": channel, "by": by if by != "auto" else classify_query(query),
+                          "visitor_ids": [c.visitor.id for c in found],
+                          "since": iso_local(since), "until": iso_local(until)},
+                 row_count=len(found))
+    session.commit()
+    return found
 
 
 def resolve_index(*, session: Session, phone: str | None = None, id_number: str | None = None,
@@ -297,8 +314,8 @@ class DeviceRow:
     def as_json(self) -> dict:
         return {"rank": self.rank, "index_visit_id": self.index.id,
                 "venue_code": self.index.venue_code, "protocol": self.protocol,
-                "rolling_id": self.rolling_id, "first_seen_at": _iso(self.first_seen_at),
-                "last_seen_at": _iso(self.last_seen_at), "duration_min": self.duration_min,
+                "rolling_id": self.rolling_id, "first_seen_at": iso_local(self.first_seen_at),
+                "last_seen_at": iso_local(self.last_seen_at), "duration_min": self.duration_min,
                 "overlap_min": self.overlap_min, "best_rssi": self.best_rssi,
                 "sightings": self.sightings, "linked_visit_id": self.linked_visit_id}
 
@@ -320,7 +337,7 @@ class ContactReport:
         return {
             "index": {"visitors": list(people.values()),
                       "visits": [v.as_json() for v in self.index_visits]},
-            "since": _iso(self.since), "until": _iso(self.until),
+            "since": iso_local(self.since), "until": iso_local(self.until),
             "before_min": self.before_min, "after_min": self.after_min,
             "contacts": [c.as_json() for c in self.contacts],
             "encounters": [d.as_json() for d in self.devices],
@@ -495,7 +512,7 @@ def export_visits(*, session: Session, venue: Venue, since: datetime, until: dat
         record_audit(session=session, now=now, actor=actor, action="visits.export",
                      target_type="venue", target_id=venue.id,
                      details={"channel": channel, "venue": venue.code, "format": fmt,
-                              "since": _iso(since), "until": _iso(until),
+                              "since": iso_local(since), "until": iso_local(until),
                               "filename": export.filename},
                      row_count=export.row_count, file_sha256=export.sha256)
         session.commit()
@@ -517,8 +534,8 @@ def query_visits(*, session: Session, venue: Venue, since: datetime, until: date
         visits.append(view)
     record_audit(session=session, now=now, actor=actor, action="visits.query",
                  target_type="venue", target_id=venue.id,
-                 details={"channel": channel, "venue": venue.code, "since": _iso(since),
-                          "until": _iso(until)},
+                 details={"channel": channel, "venue": venue.code, "since": iso_local(since),
+                          "until": iso_local(until)},
                  row_count=len(visits))
     session.commit()
     return visits
@@ -680,7 +697,7 @@ def purge_personal_data(*, session: Session, now: datetime, days: int,
 
     result = PurgeResult(cutoff, visits, encounters, declarations, visitors, len(counts))
     record_audit(session=session, now=now, actor=actor, action="retention.purge",
-                 details={"cutoff": _iso(cutoff), "days": days, "visits": visits,
+                 details={"cutoff": iso_local(cutoff), "days": days, "visits": visits,
                           "encounters": encounters, "declarations": declarations,
                           "visitors": visitors, "days_folded": len(counts)},
                  row_count=result.total)
