@@ -5,7 +5,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core import errors, i18n, settings
+from core import errors, i18n, security, settings
 from core.auth import login_manager
 from core.cli import COMMANDS as CORE_COMMANDS
 from core.clock import SystemClock
@@ -33,6 +33,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     csrf.init_app(app)
     i18n.init_app(app)
     errors.init_app(app)
+    security.init_app(app)
     app.extensions["clock"] = SystemClock()
     app.extensions["workers"] = WorkerManager()  # empty: workers start only from `kiosk run`
 

@@ -51,6 +51,13 @@ class Defaults:
     PERMANENT_SESSION_LIFETIME = 12 * 3600
     # CSRF tokens last as long as the session (receptionists keep a page open all day).
     WTF_CSRF_TIME_LIMIT = None
+    # Rate limits ("N per minute"): sign-in attempts per client address and per account.
+    LOGIN_RATE_LIMIT = "10 per minute"
+    LOGIN_ACCOUNT_RATE_LIMIT = "20 per hour"
+    # Limits are counted in process memory (one kiosk process); a central server with several
+    # workers points this at Redis or Memcached (redis://host:6379) to share the counts.
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
     # Uploads are camera frames or CSV lists; anything larger is refused outright.
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024
 

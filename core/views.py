@@ -13,6 +13,7 @@ from core.auth import authenticate, roles_required
 from core.db import db
 from core.forms import LoginForm
 from core.models import Role
+from core.security import limiter, login_limit, login_username_key
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,9 @@ def home():
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
+               key_func=login_username_key)
 def login():
     form = LoginForm()
     if form.validate_on_submit():

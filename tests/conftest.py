@@ -239,9 +239,16 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    """A fresh browser context (no cookies) with a Vietnamese locale."""
+    """A fresh browser context (no cookies) with a Vietnamese locale. Any Content Security
+    Policy violation or uncaught script error on a page fails the test: the kiosk must work under
+    its strict policy (no inline scripts)."""
     context = browser.new_context(locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
     context.set_default_timeout(15_000)
     page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(msg.text)
+            if msg.type == "error" and "Content Security Policy" in msg.text else None)
+    page.on("pageerror", lambda exc: problems.append(f"uncaught script error: {exc}"))
     yield page
     context.close()
+    assert problems == [], "the page broke its Content Security Policy or threw: " + "; ".join(problems)
