@@ -246,9 +246,14 @@ class ExportFile:
     row_count: int
 
     def chunks(self) -> Iterator[bytes]:
-        self.handle.seek(0)
-        while chunk := self.handle.read(CHUNK_BYTES):
-            yield chunk
+        """The file's bytes, once; the temporary file is closed when they are all out (or the
+        reader stops early), so no copy of the personal data lingers."""
+        try:
+            self.handle.seek(0)
+            while chunk := self.handle.read(CHUNK_BYTES):
+                yield chunk
+        finally:
+            self.handle.close()
 
     def close(self) -> None:
         self.handle.close()
