@@ -1,9 +1,10 @@
 """Export files for tracers: CSV (UTF-8 with BOM), XLSX and printable PDF, Vietnamese headers.
 
 Rows arrive as an iterator and are written as they come, so a 100,000-row list never sits in
-memory. Every text cell that a spreadsheet could read as a formula is neutralised first: a
-contact-tracing export is opened by health officers in Excel, and a visitor can type anything
-into the name field (luca's CSV-injection incident).
+memory. Every text cell that a spreadsheet could read as a formula is neutralised: contact lists
+are opened by health officers in Excel, and luca's CSV-injection incident showed what a visitor
+typing "=…" into a name field can do. CSV has no types, so such cells get a leading quote
+(OWASP); XLSX stores them as text with Excel's quote-prefix flag, so they show unchanged.
 """
 from __future__ import annotations
 
@@ -147,15 +148,24 @@ def write_xlsx(out: BinaryIO, tables: Sequence[Table]) -> None:
             header.append(cell)
         sheet.append(header)
         for row in _counted(table):
-            # Only strings starting with "=" become formulas in openpyxl, and neutralise()
-            # leaves none; dates go in as local wall-clock time (Excel has no time zones).
-            sheet.append([
-                _local(v).replace(tzinfo=None) if isinstance(v, datetime)
-                else neutralise(v) if isinstance(v, str)
-                else v
-                for v in row
-            ])
+            sheet.append([_xlsx_value(sheet, v) for v in row])
     workbook.save(out)
+
+
+def _xlsx_value(sheet, value):
+    """Dates as local wall-clock time (Excel has no time zones). A string that a spreadsheet
+    would evaluate is stored as text with Excel's own quote prefix: it shows exactly as typed
+    ("+84912345678", a name starting with "=") and is never evaluated, not even on editing."""
+    if isinstance(value, datetime):
+        return _local(value).replace(tzinfo=None)
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        from openpyxl.cell import WriteOnlyCell
+
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.data_type = "s"   # openpyxl would otherwise store "=…" as a formula
+        cell.quotePrefix = True
+        return cell
+    return value
 
 
 # --- PDF ----------------------------------------------------------------------------------------
@@ -190,46 +200,53 @@ def write_pdf(out: BinaryIO, tables: Sequence[Table], *, title: str,
     pdf = Listing(orientation="L", format="A4")
     pdf.set_auto_page_break(False)
     pdf.set_margins(10, 10, 10)
-    pdf.add_font("body", "", str(find_font()))
-    pdf.add_font("body", "B", str(find_font("B")))
-    pdf.set_title(title)
-    pdf.add_page()
-    pdf.set_font("body", "B", 13)
-    pdf.multi_cell(0, 7, title, new_x="LMARGIN", new_y="NEXT")
-    pdf.set_font("body", size=9)
-    for line in subtitle:
-        pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
-    line_h, bottom = 5.0, pdf.h - 14
-    for table in tables:
-        total = sum(c.width for c in table.columns)
-        widths = [pdf.epw * c.width / total for c in table.columns]
+    regular, bold = find_font(), find_font("B")
+    try:
+        pdf.add_font("body", "", str(regular))
+        pdf.add_font("body", "B", str(bold))
+        pdf.set_title(title)
+        pdf.add_page()
+        pdf.set_font("body", "B", 13)
+        pdf.multi_cell(0, 7, title, new_x="LMARGIN", new_y="NEXT")
+        pdf.set_font("body", size=9)
+        for line in subtitle:
+            pdf.multi_cell(0, 5, line, new_x="LMARGIN", new_y="NEXT")
+        line_h, bottom = 5.0, pdf.h - 14
+        for table in tables:
+            total = sum(c.width for c in table.columns)
+            widths = [pdf.epw * c.width / total for c in table.columns]
 
-        def header_row():
-            pdf.set_font("body", "B", 8)
-            pdf.set_fill_color(230, 230, 230)
-            for width, column in zip(widths, table.columns):
-                pdf.cell(width, line_h + 1, _fit(pdf, column.header, width - 2), border=1,
-                         fill=True)
-            pdf.ln()
-            pdf.set_font("body", size=8)
+            def header_row():
+                pdf.set_font("body", "B", 8)
+                pdf.set_fill_color(230, 230, 230)
+                for width, column in zip(widths, table.columns):
+                    pdf.cell(width, line_h + 1, _fit(pdf, column.header, width - 2), border=1,
+                             fill=True)
+                pdf.ln()
+                pdf.set_font("body", size=8)
 
-        pdf.ln(3)
-        pdf.set_font("body", "B", 11)
-        pdf.cell(0, 7, table.title, new_x="LMARGIN", new_y="NEXT")
-        header_row()
-        for row in _counted(table):
-            if table.row_count > PDF_MAX_ROWS:
-                raise ExportError("too_many_rows_for_pdf", str(PDF_MAX_ROWS))
-            if pdf.get_y() + line_h > bottom:
-                pdf.add_page()
-                header_row()
-            for width, value, column in zip(widths, row, table.columns):
-                text = _text(value, column.kind, date_format="%H:%M %d/%m/%Y")
-                pdf.cell(width, line_h, _fit(pdf, text, width - 2), border=1)
-            pdf.ln()
-        if table.row_count == 0:
-            pdf.cell(0, line_h, "(không có)", new_x="LMARGIN", new_y="NEXT")
-    out.write(pdf.output())
+            pdf.ln(3)
+            pdf.set_font("body", "B", 11)
+            pdf.cell(0, 7, table.title, new_x="LMARGIN", new_y="NEXT")
+            header_row()
+            for row in _counted(table):
+                if table.row_count > PDF_MAX_ROWS:
+                    raise ExportError("too_many_rows_for_pdf", str(PDF_MAX_ROWS))
+                if pdf.get_y() + line_h > bottom:
+                    pdf.add_page()
+                    header_row()
+                for width, value, column in zip(widths, row, table.columns):
+                    text = _text(value, column.kind, date_format="%H:%M %d/%m/%Y")
+                    pdf.cell(width, line_h, _fit(pdf, text, width - 2), border=1)
+                pdf.ln()
+            if table.row_count == 0:
+                pdf.cell(0, line_h, "(không có)", new_x="LMARGIN", new_y="NEXT")
+        out.write(pdf.output())
+    except BaseException:
+        for font in pdf.fonts.values():  # output() closes the font files; an abort must too
+            if hasattr(font, "close"):
+                font.close()
+        raise
 
 
 # --- the file handed to the web or the CLI ------------------------------------------------------
