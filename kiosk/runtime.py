@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import Flask
 
 from core.workers import Worker
+from tracing.worker import build_retention_worker
 
 
 def build_workers(app: Flask) -> list[Worker]:
-    builders: list = []  # features append their builder functions here
+    builders: list = [build_retention_worker]  # features append their builder functions here
     workers = []
     for build in builders:
         worker = build(app)
