@@ -1,16 +1,16 @@
 """Administrator pages: staff accounts and venues."""
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlmodel import select
 
 from core import clock
 from core.auth import AuthError, create_user, generate_password, roles_required
 from core.db import db
-from core.forms import UserForm, VenueForm
+from core.forms import UserForm, VenueEditForm, VenueForm
 from core.models import Role, User
-from core.services import VenueError, create_venue, list_venues
+from core.services import VenueError, create_venue, get_venue, list_venues, update_venue
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -44,7 +44,8 @@ def venues():
         try:
             venue = create_venue(session=db.session, code=form.code.data, name=form.name.data,
                                  address=form.address.data or None, unit=form.unit.data or None,
-                                 now=clock.now())
+                                 closing_time=form.closing_time.data,
+                                 max_stay_min=form.max_stay_min.data, now=clock.now())
         except VenueError as exc:
             form.code.errors.append(str(exc))
         else:
@@ -52,3 +53,24 @@ def venues():
             return redirect(url_for("admin.venues"))
     return render_template("core/admin_venues.html", form=form,
                            venues=list_venues(session=db.session))
+
+
+@bp.route("/venues/<code>", methods=["GET", "POST"])
+@roles_required(Role.admin)
+def venue_edit(code: str):
+    venue = get_venue(session=db.session, code=code)
+    if venue is None:
+        abort(404)
+    form = VenueEditForm(obj=venue)
+    if form.validate_on_submit():
+        try:
+            update_venue(session=db.session, venue=venue, name=form.name.data,
+                         address=form.address.data, unit=form.unit.data,
+                         closing_time=form.closing_time.data,
+                         max_stay_min=form.max_stay_min.data)
+        except VenueError as exc:
+            form.name.errors.append(str(exc))
+        else:
+            flash(_("Venue %(code)s saved.", code=venue.code), "success")
+            return redirect(url_for("admin.venues"))
+    return render_template("core/admin_venue_edit.html", form=form, venue=venue)

@@ -13,7 +13,13 @@ from core.auth import AuthError, create_user, generate_password, issue_api_token
 from core.clock import now
 from core.db import db
 from core.models import Role
-from core.services import VenueError, create_venue, list_venues, seed_demo
+from core.services import (
+    VenueError,
+    create_venue,
+    list_venues,
+    parse_closing_time,
+    seed_demo,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,12 +106,16 @@ def user_create(username, role, password, display_name, print_token):
 @click.option("--name", required=True)
 @click.option("--address")
 @click.option("--unit", help="Organisation or unit, for adoption reports.")
-def venue_create(code, name, address, unit):
+@click.option("--closing-time", help="Close open visits automatically at HH:MM local time.")
+@click.option("--max-stay-min", type=click.IntRange(min=1),
+              help="Close a visit automatically after this many minutes.")
+def venue_create(code, name, address, unit, closing_time, max_stay_min):
     """Create a venue."""
     with db.new_session() as session:
         try:
             venue = create_venue(session=session, code=code, name=name, address=address,
-                                 unit=unit, now=now())
+                                 unit=unit, closing_time=parse_closing_time(closing_time),
+                                 max_stay_min=max_stay_min, now=now())
         except VenueError as exc:
             raise click.ClickException(str(exc)) from None
         click.echo(f"created venue {venue.code} (id {venue.id})")

@@ -1,8 +1,8 @@
 """Forms of the shared pages (sign-in)."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, SelectChoice, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import IntegerField, PasswordField, SelectChoice, SelectField, StringField, TimeField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 
 class LoginForm(FlaskForm):
@@ -30,3 +30,11 @@ class VenueForm(FlaskForm):
     name = StringField(_l("Venue name"), validators=[DataRequired(_l("Enter the venue name.")), Length(max=200)])
     address = StringField(_l("Address"), validators=[Length(max=300)])
     unit = StringField(_l("Organisation / unit"), validators=[Length(max=200)])
+    closing_time = TimeField(_l("Closing time (open visits are checked out)"),
+                             validators=[Optional()])
+    max_stay_min = IntegerField(_l("Maximum stay (minutes)"),
+                                validators=[Optional(), NumberRange(min=1, max=24 * 60)])
+
+
+class VenueEditForm(VenueForm):
+    code = None  # the code is printed on posters: it never changes

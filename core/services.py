@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, time
 
 from sqlmodel import Session, select
 
@@ -16,20 +16,65 @@ class VenueError(ValueError):
     """A venue could not be created; the message says why."""
 
 
+# A stay longer than a day is not a visit: it is a forgotten check-out.
+MAX_STAY_LIMIT_MIN = 24 * 60
+
+
+def _clean_name(name: str | None) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise VenueError("venue name must be 1-200 characters")
+    return name
+
+
+def _check_max_stay(max_stay_min: int | None) -> int | None:
+    if max_stay_min is not None and not 1 <= max_stay_min <= MAX_STAY_LIMIT_MIN:
+        raise VenueError(f"maximum stay must be 1-{MAX_STAY_LIMIT_MIN} minutes")
+    return max_stay_min
+
+
+def parse_closing_time(text: str | None) -> time | None:
+    """'18:00' → 18:00 local time; '' or 'none' → no closing time."""
+    text = (text or "").strip().lower()
+    if text in ("", "none"):
+        return None
+    try:
+        hours, minutes = text.split(":")
+        return time(int(hours), int(minutes))
+    except ValueError:
+        raise VenueError("closing time must look like 18:00 (24-hour, local time)") from None
+
+
 def create_venue(
     *, session: Session, code: str, name: str, address: str | None = None,
-    unit: str | None = None, now: datetime,
+    unit: str | None = None, closing_time: time | None = None,
+    max_stay_min: int | None = None, now: datetime,
 ) -> Venue:
     code = (code or "").strip().upper()
     if not VENUE_CODE_RE.match(code):
         raise VenueError("venue code must be 1-32 of A-Z, 0-9, '_' or '-'")
-    name = (name or "").strip()
-    if not name or len(name) > 200:
-        raise VenueError("venue name must be 1-200 characters")
+    name = _clean_name(name)
     if session.exec(select(Venue).where(Venue.code == code)).first():
         raise VenueError(f"venue {code} already exists")
     venue = Venue(code=code, name=name, address=(address or None), unit=(unit or None),
+                  closing_time=closing_time, max_stay_min=_check_max_stay(max_stay_min),
                   created_at=now)
+    session.add(venue)
+    session.commit()
+    return venue
+
+
+def update_venue(
+    *, session: Session, venue: Venue, name: str, address: str | None, unit: str | None,
+    closing_time: time | None, max_stay_min: int | None,
+) -> Venue:
+    """Change a venue's details and its automatic check-out rules (the code never changes:
+    printed posters carry it)."""
+    venue.name = _clean_name(name)
+    venue.address = address or None
+    venue.unit = unit or None
+    venue.closing_time = closing_time
+    venue.max_stay_min = _check_max_stay(max_stay_min)
     session.add(venue)
     session.commit()
     return venue

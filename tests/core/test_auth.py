@@ -121,3 +121,22 @@ def test_session_cookie_is_httponly_and_samesite(client, make_user, login):
     cookie = response.headers.get("Set-Cookie")
     assert "HttpOnly" in cookie
     assert "SameSite=Lax" in cookie
+
+
+def test_admin_edits_a_venues_checkout_rules(client, session, make_user, login, make_venue):
+    venue = make_venue(code="UBND", name="UBND phường")
+    login(make_user("admin"))
+    response = client.post("/admin/venues/UBND", data={
+        "name": "UBND phường Cửa Nam", "address": "", "unit": "",
+        "closing_time": "18:00", "max_stay_min": "480"})
+    assert response.status_code == 302
+    session.refresh(venue)
+    assert (venue.name, venue.closing_time.strftime("%H:%M"), venue.max_stay_min) == (
+        "UBND phường Cửa Nam", "18:00", 480)
+    page = client.get("/admin/venues").get_data(as_text=True)
+    assert "18:00" in page and "480 phút" in page
+    bad = client.post("/admin/venues/UBND", data={"name": "", "max_stay_min": "0"})
+    assert bad.status_code == 200
+    session.refresh(venue)
+    assert venue.name == "UBND phường Cửa Nam"
+    assert client.get("/admin/venues/NOPE").status_code == 404

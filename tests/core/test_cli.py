@@ -33,3 +33,15 @@ def test_seed_creates_demo_and_admin_once(runner, session, client):
     assert len(session.exec(select(User)).all()) == 1
     response = client.post("/login", data={"username": "admin", "password": password})
     assert response.status_code == 302
+
+
+def test_venue_with_automatic_checkout_rules(runner, session):
+    result = runner.invoke(args=["venue", "create", "--code", "SO-YTE", "--name", "Sở Y tế",
+                                 "--closing-time", "17:30", "--max-stay-min", "240"])
+    assert result.exit_code == 0, result.output
+    venue = session.exec(select(Venue).where(Venue.code == "SO-YTE")).one()
+    assert venue.closing_time.strftime("%H:%M") == "17:30"
+    assert venue.max_stay_min == 240
+    result = runner.invoke(args=["venue", "create", "--code", "X", "--name", "X",
+                                 "--closing-time", "5pm"])
+    assert result.exit_code != 0 and "18:00" in result.output
