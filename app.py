@@ -40,11 +40,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     # Blueprints.
     from core.admin import bp as admin_bp
     from core.views import bp as core_bp
+    from declarations.views import bp as declarations_bp
     from tracing.api import bp as tracing_api_bp
     from tracing.views import bp as tracing_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(declarations_bp)
     app.register_blueprint(tracing_bp)
     app.register_blueprint(tracing_api_bp)
 

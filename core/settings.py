@@ -30,6 +30,12 @@ class Defaults:
     DECLARATION_FRESH_HOURS = 24
     # The underlying-conditions list is sensitive and useless for door triage: off by default.
     COLLECT_CONDITIONS = False
+    # A personal QR older than this is refused ("please declare again"); the phone's remembered
+    # visitor cookie lasts as long. A month keeps regular visitors' codes across purge cycles.
+    TOKEN_MAX_AGE_DAYS = 30
+    # None = the default triage rules (declarations/rules.py); a mapping overrides them, e.g.
+    # {"flag_symptoms": ["fever"], "fever_threshold_c": 38.0}. The rule version is stored.
+    TRIAGE_RULES = None
     # Threads of the kiosk's WSGI server: a few screens, SSE streams and the API at once.
     SERVER_THREADS = 16
     # Number of reverse proxies in front of a central server (0 on a kiosk device).
@@ -98,7 +104,8 @@ def _finalise(app: Flask) -> None:
         raise ConfigError(
             f"KIOSK_DECODER={config['DECODER']!r} is not one of {', '.join(VALID_DECODERS)}"
         )
-    for key, minimum in (("RETENTION_DAYS", 1), ("DECLARATION_FRESH_HOURS", 1)):
+    for key, minimum in (("RETENTION_DAYS", 1), ("DECLARATION_FRESH_HOURS", 1),
+                         ("TOKEN_MAX_AGE_DAYS", 1)):
         try:
             config[key] = int(config[key])
         except (TypeError, ValueError):

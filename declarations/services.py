@@ -1,0 +1,322 @@
+"""Declaration services: submit (visitor + declaration + check-in, one transaction), re-confirm a
+stale declaration, recognise a personal QR token, and check in with one. Each takes a keyword-only
+`session` and an explicit `now`, and commits its own unit of work (or nothing at all)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from core.models import Venue
+from declarations.identity import display_name
+from declarations.messages import Problem, problem
+from declarations.models import Declaration, DeclarationSource, Visitor
+from declarations.rules import DEFAULT_RULES, TriageDecision, TriageRules, triage
+from declarations.schema import CleanDeclaration
+from declarations.tokens import KeyRing, TokenClaims, TokenError
+from kiosk.models import ClosedBy, OpenedBy, Visit, VisitStatus
+from kiosk.services import close_visit, current_visit, open_visit
+
+logger = logging.getLogger(__name__)
+
+# A second scan of the same code within this time is the same arrival (a visitor holding the
+# phone to the camera twice), not a check-out.
+RESCAN_CHECKOUT_AFTER = timedelta(seconds=60)
+
+_VISITOR_FIELDS = ("full_name", "name_folded", "birth_year", "gender", "nationality", "id_number",
+                   "id_type", "phone_e164", "email", "province_code", "province_name", "ward_code",
+                   "ward_name", "street_address")
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    visitor: Visitor
+    declaration: Declaration
+    visit: Visit
+    decision: TriageDecision
+    token: str
+
+
+class DeclarationError(ValueError):
+    """The declaration cannot be taken as asked; `problem` says why in both languages."""
+
+    def __init__(self, problem_: Problem):
+        super().__init__(problem_.code)
+        self.problem = problem_
+
+
+def _same_person(visitor: Visitor, clean: CleanDeclaration) -> bool:
+    """Same folded name and the same phone or ID number. A phone shared in a family must not
+    merge two people into one record (tracing would then call the wrong person)."""
+    if visitor.name_folded != clean.name_folded:
+        return False
+    return bool((clean.phone_e164 and visitor.phone_e164 == clean.phone_e164)
+                or (clean.id_number and visitor.id_number == clean.id_number))
+
+
+def _find_visitor(session: Session, clean: CleanDeclaration, *, remembered_id: int | None,
+                  declarant: Visitor | None) -> Visitor | None:
+    if declarant is not None:
+        return session.exec(
+            select(Visitor).where(Visitor.declarant_id == declarant.id,
+                                  Visitor.name_folded == clean.name_folded,
+                                  Visitor.birth_year == clean.birth_year)
+        ).first()
+    if remembered_id is not None:
+        remembered = session.get(Visitor, remembered_id)
+        if remembered is not None and remembered.declarant_id is None \
+                and _same_person(remembered, clean):
+            return remembered
+    conditions = []
+    if clean.phone_e164:
+        conditions.append(Visitor.phone_e164 == clean.phone_e164)
+    if clean.id_number:
+        conditions.append(Visitor.id_number == clean.id_number)
+    if not conditions:
+        return None
+    candidates = session.exec(
+        select(Visitor).where(Visitor.name_folded == clean.name_folded,
+                              Visitor.declarant_id.is_(None), sa.or_(*conditions))
+        .order_by(Visitor.updated_at.desc())
+    ).all()
+    return next((v for v in candidates if _same_person(v, clean)), None)
+
+
+def _attach_visit(session: Session, *, visitor: Visitor, venue: Venue, declaration: Declaration,
+                  now: datetime, opened_by: OpenedBy | str, kiosk_id: int | None) -> Visit:
+    """Check in, or, when already checked in here, let the open visit follow the new answers."""
+    visit = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
+    if visit is None:
+        return open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
+                          opened_by=opened_by, kiosk_id=kiosk_id, declaration_id=declaration.id,
+                          status=declaration.status, commit=False)
+    visit.declaration_id = declaration.id
+    visit.status = VisitStatus(declaration.status).value
+    session.add(visit)
+    session.flush()
+    return visit
+
+
+def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venue, now: datetime,
+                       keyring: KeyRing, rules: TriageRules = DEFAULT_RULES,
+                       source: DeclarationSource | str = DeclarationSource.phone_form,
+                       opened_by: OpenedBy | str = OpenedBy.phone_form,
+                       remembered_visitor_id: int | None = None,
+                       declarant: Visitor | None = None,
+                       kiosk_id: int | None = None) -> SubmitResult:
+    """Store the visitor (new, or the same person as last time), the declaration with its triage
+    decision, and a check-in at `venue`, in one transaction; then issue the personal QR token.
+    A dependant (`declarant` given) is linked to the person who declared for them."""
+    try:
+        visitor = _find_visitor(session, clean, remembered_id=remembered_visitor_id,
+                                declarant=declarant)
+        if visitor is None:
+            visitor = Visitor(full_name=clean.full_name, name_folded=clean.name_folded,
+                              created_at=now, declarant_id=declarant.id if declarant else None)
+        for name in _VISITOR_FIELDS:
+            setattr(visitor, name, getattr(clean, name))
+        visitor.updated_at = now
+        session.add(visitor)
+        session.flush()
+        decision = triage(clean, rules)
+        declaration = Declaration(
+            visitor_id=visitor.id, venue_id=venue.id, submitted_at=now, lang=clean.lang,
+            source=DeclarationSource(source).value,
+            travel_14d=clean.travel_14d, travel_places=clean.travel_places,
+            symptoms=list(clean.symptoms), exposures=list(clean.exposures),
+            conditions=list(clean.conditions) if clean.conditions is not None else None,
+            visitor_company=clean.visitor_company, host_name=clean.host_name,
+            host_department=clean.host_department, visit_purpose=clean.visit_purpose,
+            visit_purpose_note=clean.visit_purpose_note,
+            body_temperature_c=clean.body_temperature_c,
+            declared_for_other=clean.declared_for_other or declarant is not None,
+            status=decision.status, rules_version=decision.rules_version,
+            consent_processing=clean.consent_processing,
+            consent_sensitive_health=clean.consent_sensitive_health,
+            consent_text_version=clean.consent_text_version, consent_at=clean.consent_at,
+        )
+        session.add(declaration)
+        session.flush()
+        visit = _attach_visit(session, visitor=visitor, venue=venue, declaration=declaration,
+                              now=now, opened_by=opened_by, kiosk_id=kiosk_id)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    token = keyring.issue(visitor_id=visitor.id, declaration_id=declaration.id, now=now)
+    logger.info("declaration %s stored for visitor %s at venue %s: %s (visit %s)",
+                declaration.id, visitor.id, venue.id, decision.status, visit.id)
+    return SubmitResult(visitor, declaration, visit, decision, token)
+
+
+def latest_declaration(*, session: Session, visitor_id: int) -> Declaration | None:
+    return session.exec(
+        select(Declaration).where(Declaration.visitor_id == visitor_id)
+        .order_by(Declaration.submitted_at.desc(), Declaration.id.desc())
+    ).first()
+
+
+def is_fresh(declaration: Declaration, *, now: datetime, fresh_for: timedelta) -> bool:
+    return now - declaration.submitted_at < fresh_for
+
+
+def reconfirm_declaration(*, session: Session, previous: Declaration, venue: Venue, now: datetime,
+                          keyring: KeyRing, consent_version: str,
+                          rules: TriageRules = DEFAULT_RULES,
+                          body_temperature_c: float | None = None,
+                          opened_by: OpenedBy | str = OpenedBy.phone_form,
+                          kiosk_id: int | None = None) -> SubmitResult:
+    """"Nothing has changed since …": a new declaration with the previous answers, triaged again
+    under today's rules, and a check-in. A temperature is never carried over (it is measured
+    now or not at all). Consent carries over (it lasts until withdrawn) unless its text changed,
+    which needs the full form."""
+    if previous.consent_text_version != consent_version:
+        raise DeclarationError(problem("consent_changed"))
+    visitor = session.get(Visitor, previous.visitor_id)
+    answers = _Answers(previous.symptoms or [], previous.exposures or [], previous.travel_14d,
+                       body_temperature_c)
+    decision = triage(answers, rules)
+    try:
+        declaration = Declaration(
+            visitor_id=visitor.id, venue_id=venue.id, submitted_at=now, lang=previous.lang,
+            source=DeclarationSource.reconfirmation.value,
+            travel_14d=previous.travel_14d, travel_places=previous.travel_places,
+            symptoms=list(previous.symptoms or []), exposures=list(previous.exposures or []),
+            conditions=previous.conditions, visitor_company=previous.visitor_company,
+            host_name=previous.host_name, host_department=previous.host_department,
+            visit_purpose=previous.visit_purpose, visit_purpose_note=previous.visit_purpose_note,
+            body_temperature_c=body_temperature_c, declared_for_other=previous.declared_for_other,
+            status=decision.status, rules_version=decision.rules_version,
+            consent_processing=previous.consent_processing,
+            consent_sensitive_health=previous.consent_sensitive_health,
+            consent_text_version=previous.consent_text_version, consent_at=previous.consent_at,
+            previous_declaration_id=previous.id,
+        )
+        session.add(declaration)
+        session.flush()
+        visit = _attach_visit(session, visitor=visitor, venue=venue, declaration=declaration,
+                              now=now, opened_by=opened_by, kiosk_id=kiosk_id)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    token = keyring.issue(visitor_id=visitor.id, declaration_id=declaration.id, now=now)
+    logger.info("declaration %s re-confirms %s for visitor %s: %s (visit %s)", declaration.id,
+                previous.id, visitor.id, decision.status, visit.id)
+    return SubmitResult(visitor, declaration, visit, decision, token)
+
+
+def check_in_declared(*, session: Session, declaration: Declaration, venue: Venue, now: datetime,
+                      keyring: KeyRing, opened_by: OpenedBy | str = OpenedBy.phone_form,
+                      kiosk_id: int | None = None) -> SubmitResult:
+    """A returning visitor whose declaration is still fresh: check in with it, nothing new to
+    declare."""
+    visitor = session.get(Visitor, declaration.visitor_id)
+    try:
+        visit = _attach_visit(session, visitor=visitor, venue=venue, declaration=declaration,
+                              now=now, opened_by=opened_by, kiosk_id=kiosk_id)
+        session.commit()
+    except Exception:
+        session.rollback()
+        raise
+    token = keyring.issue(visitor_id=visitor.id, declaration_id=declaration.id, now=now)
+    decision = TriageDecision(declaration.status, (), declaration.rules_version)
+    logger.info("visitor %s checked in at venue %s with declaration %s (visit %s)", visitor.id,
+                venue.id, declaration.id, visit.id)
+    return SubmitResult(visitor, declaration, visit, decision, token)
+
+
+@dataclass(frozen=True)
+class _Answers:
+    symptoms: list
+    exposures: list
+    travel_14d: bool
+    body_temperature_c: float | None
+
+
+# ---------------------------------------------------------------------------------------------
+# Personal QR tokens at the door
+
+class TokenRejected(ValueError):
+    """A scanned personal code is refused; `reason` is a TokenError reason or "unknown_visitor" /
+    "revoked", `problem` the bilingual message."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+        self.problem = problem(f"token_{reason}")
+
+
+@dataclass(frozen=True)
+class TokenIdentity:
+    claims: TokenClaims
+    visitor: Visitor
+    declaration: Declaration  # the visitor's latest, which may be newer than the token's
+    fresh: bool
+
+
+def identify_token(*, session: Session, keyring: KeyRing, text: str, now: datetime,
+                   max_age: timedelta | None, fresh_for: timedelta) -> TokenIdentity:
+    """Verify a personal token offline, then find its visitor and their latest declaration."""
+    try:
+        claims = keyring.verify(text, now=now, max_age=max_age)
+    except TokenError as exc:
+        raise TokenRejected(exc.reason) from None
+    visitor = session.get(Visitor, claims.visitor_id)
+    if visitor is None:  # purged after the retention period, or deleted on request
+        raise TokenRejected("unknown_visitor")
+    if visitor.tokens_valid_after is not None and claims.issued_at < visitor.tokens_valid_after:
+        raise TokenRejected("revoked")
+    declaration = latest_declaration(session=session, visitor_id=visitor.id)
+    if declaration is None:
+        raise TokenRejected("unknown_visitor")
+    return TokenIdentity(claims, visitor, declaration,
+                         is_fresh(declaration, now=now, fresh_for=fresh_for))
+
+
+@dataclass(frozen=True)
+class CheckinResult:
+    action: str  # "check_in" | "check_out" | "needs_confirmation"
+    status: str
+    visitor: Visitor
+    declaration: Declaration
+    visit: Visit | None
+
+    @property
+    def display_name(self) -> str:
+        return display_name(self.visitor.full_name)
+
+
+def check_in_with_token(*, session: Session, keyring: KeyRing, venue: Venue, text: str,
+                        now: datetime, max_age: timedelta | None, fresh_for: timedelta,
+                        kiosk_id: int | None = None) -> CheckinResult:
+    """A personal QR shown at the door: check in (fresh declaration), check out (already in, and
+    not a repeat of the same scan), or ask to re-confirm a stale declaration (nothing stored).
+
+    The kiosk's own check-in service (every code type: token, CCCD, national QR) is meant to call
+    `identify_token` and own this decision; this function is the token path until it does."""
+    identity = identify_token(session=session, keyring=keyring, text=text, now=now,
+                              max_age=max_age, fresh_for=fresh_for)
+    visitor, declaration = identity.visitor, identity.declaration
+    visit = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
+    if visit is not None:
+        if now - visit.checked_in_at < RESCAN_CHECKOUT_AFTER:
+            return CheckinResult("check_in", visit.status, visitor, declaration, visit)
+        close_visit(session=session, visit=visit, now=now, closed_by=ClosedBy.scan)
+        logger.info("visit %s checked out by personal QR", visit.id)
+        return CheckinResult("check_out", visit.status, visitor, declaration, visit)
+    if not identity.fresh:
+        return CheckinResult("needs_confirmation", declaration.status, visitor, declaration, None)
+    visit = open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
+                       opened_by=OpenedBy.scan, kiosk_id=kiosk_id,
+                       declaration_id=declaration.id, status=declaration.status)
+    logger.info("visit %s checked in by personal QR (declaration %s)", visit.id, declaration.id)
+    return CheckinResult("check_in", visit.status, visitor, declaration, visit)
+
+
+def dependants_of(*, session: Session, visitor_id: int) -> list[Visitor]:
+    return list(session.exec(select(Visitor).where(Visitor.declarant_id == visitor_id)
+                             .order_by(Visitor.id)))
