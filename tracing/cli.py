@@ -173,4 +173,28 @@ def purge(days):
     )
 
 
+@visits_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+def visits_import(file):
+    """Import a paper sign-in list (CSV: venue_code,full_name,phone,id_number,checked_in_at,
+    checked_out_at; times in ISO 8601 with offset). A file with any bad row is refused whole."""
+    from tracing.importing import ImportRejected, import_visits
+
+    data = Path(file).read_bytes()
+    with db.new_session() as session:
+        try:
+            result = import_visits(session=session, data=data, now=now(),
+                                   retention_days=current_app.config["RETENTION_DAYS"],
+                                   actor=cli_actor(), channel="cli", filename=Path(file).name)
+        except ImportRejected as exc:
+            for problem in exc.problems:
+                where = f"line {problem.line}" + (f" ({problem.column})" if problem.column else "")
+                click.echo(f"{where}: {bilingual(problem.message)}", err=True)
+            raise click.ClickException(
+                f"{Path(file).name}: {len(exc.problems)} problem(s); nothing was imported"
+            ) from None
+    click.echo(f"imported {result.visits} visits ({result.new_visitors} new visitors), "
+               f"sha256 {result.sha256}")
+
+
 COMMANDS = (trace_cli, export_cli, visits_cli, purge)

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import Blueprint, Response, render_template, request, stream_with_context
+from flask import (
+    Blueprint, Response, current_app, flash, redirect, render_template, request,
+    stream_with_context, url_for,
+)
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from core import clock
@@ -183,6 +187,34 @@ def visits_export():
     except (services.TracingError, ExportError) as exc:
         return _contacts_error(message_for(exc.code))
     return _send(export)
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@roles_required(Role.tracer, Role.admin)
+def import_visits():
+    """Upload a paper sign-in list; a refused file is listed line by line and nothing is kept."""
+    from tracing.importing import COLUMNS, ImportRejected, RowProblem
+    from tracing.importing import import_visits as run_import
+
+    problems = []
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            problems = [RowProblem(0, None, _("Choose a CSV file."))]
+        else:
+            try:
+                result = run_import(session=db.session, data=upload.read(), now=clock.now(),
+                                    retention_days=current_app.config["RETENTION_DAYS"],
+                                    actor=_actor(), channel="console",
+                                    filename=upload.filename[:200])
+            except ImportRejected as exc:
+                problems = exc.problems
+            else:
+                flash(_("Imported %(visits)d visits (%(people)d new people).",
+                        visits=result.visits, people=result.new_visitors), "success")
+                return redirect(url_for("tracing.import_visits"))
+    return render_template("tracing/import.html", problems=problems, columns=COLUMNS), (
+        422 if problems else 200)
 
 
 @bp.get("/audit")
