@@ -82,6 +82,13 @@ def effective_end(checked_in_at: datetime, checked_out_at: datetime | None, *, n
     return max(end, checked_in_at)
 
 
+def _meets(other: Interval, stay: Interval, window: Interval) -> bool:
+    """Whether `other` meets the buffered window of `stay`. The window always includes the stay
+    itself: for a zero-length stay with no after-buffer, [t − before, t) alone would leave out
+    the instant t the person was there, and widening a buffer could then lose a contact."""
+    return intersects(other, window) or intersects(other, stay)
+
+
 @dataclass(frozen=True)
 class Stay:
     """A visit reduced to what the matching needs."""
@@ -125,7 +132,7 @@ def match_contacts(index: Sequence[Stay], others: Iterable[Stay], *, before_min:
         for stay, window in windows:
             if other.place != stay.place or (stay.id, other.id) in seen:
                 continue
-            if not intersects(other.interval, window):
+            if not _meets(other.interval, stay.interval, window):
                 continue
             seen.add((stay.id, other.id))
             found.append(Contact(
@@ -184,7 +191,7 @@ def match_devices(index: Sequence[Stay], sightings: Iterable[Sighting], *, befor
         if sighting.linked_stay_id is not None and sighting.linked_stay_id in index_ids:
             continue
         for stay, window in windows:
-            if sighting.place == stay.place and intersects(sighting.interval, window):
+            if sighting.place == stay.place and _meets(sighting.interval, stay.interval, window):
                 bucket = groups.setdefault((stay.id, sighting.key), [])
                 if all(s.id != sighting.id for s in bucket):
                     bucket.append(sighting)

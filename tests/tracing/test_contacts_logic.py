@@ -246,3 +246,27 @@ def test_effective_end_properties(start, out_after, now_m, closing, max_stay):
         assert auto > checked_in
         assert auto - checked_in <= timedelta(days=1)
         assert auto.astimezone(LOCAL_TZ).time() == closing.replace(tzinfo=None)
+
+
+def test_a_zero_length_index_stay_keeps_its_own_instant_whatever_the_buffers():
+    """Found by hypothesis: a case turned away at 10:00 and someone else turned away at 10:00
+    met, with or without a before-buffer."""
+    index = [stay(1, "case", local(10, 10), local(10, 10))]
+    others = [stay(2, "x", local(10, 10), local(10, 10)),
+              stay(3, "y", local(10, 9, 50), local(10, 10))]   # left as the case arrived
+    for before in (0, 15):
+        found = match_contacts(index, others, before_min=before, after_min=0)
+        assert 2 in [c.id for c in found]
+    assert [c.id for c in match_contacts(index, others, before_min=15, after_min=0)] == [3, 2]
+
+
+@given(intervals(), st.lists(intervals(), max_size=6), minutes, minutes, minutes, minutes)
+@settings(max_examples=200)
+def test_wider_buffers_never_lose_a_device(case, heard, b1, a1, b2, a2):
+    index = [Stay(0, "A", "case", case)]
+    sightings = [Sighting(i, "A", ("gaen", f"{i:02x}"), x, -60, 1) for i, x in enumerate(heard)]
+    narrow = match_devices(index, sightings, before_min=min(b1, b2), after_min=min(a1, a2))
+    wide = match_devices(index, sightings, before_min=max(b1, b2), after_min=max(a1, a2))
+    assert {d.key for d in narrow} <= {d.key for d in wide}
+    for d in wide:
+        assert 0 <= d.overlap_s <= d.duration_s

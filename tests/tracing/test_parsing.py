@@ -86,12 +86,13 @@ def test_folding_is_idempotent(text):
 @pytest.mark.parametrize(("typed", "key"), [
     ("0912 345 678", "+84912345678"), ("+84912345678", "+84912345678"),
     ("84912345678", "+84912345678"), ("0084-912-345-678", "+84912345678"),
-    ("(024) 3825 1234", "+842438251234"), ("hello", None), ("12", None),
+    ("+1 202 555 0143", "+12025550143"), ("(024) 3825 1234", None), ("hello", None),
+    ("12", None), ("", None),
 ])
 def test_phone_search_key(typed, key):
     assert phone_search_key(typed) == key
 
 
 def test_id_search_key():
-    assert id_search_key(" 001090 012345 ") == "001090012345"
+    assert id_search_key(" 001090-012345 ") == "001090012345"
     assert id_search_key("b1234567") == "B1234567"
