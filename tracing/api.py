@@ -33,7 +33,7 @@ def _visit_ids() -> list[int]:
 @bp.get("/contacts")
 @roles_required(Role.tracer, Role.admin)
 def contacts():
-    """?phone=P | id_number=N &since=T&until=T | visit_id=…(repeated) [&before_min=0&after_min=30]"""
+    """?phone=P|id_number=N&since=T&until=T, or visit_id=… (repeated); [before_min, after_min]"""
     args = request.args
     try:
         before = parse_minutes(args.get("before_min"), field="before_min",
@@ -93,5 +93,6 @@ def visits():
     except services.TracingError as exc:
         return _invalid(exc.field or "until", message_for(exc.code), exc.code)
     return jsonify({"venue": {"code": venue.code, "name": venue.name},
-                    "since": services.iso_local(window.since), "until": services.iso_local(window.until),
+                    "since": services.iso_local(window.since),
+                    "until": services.iso_local(window.until),
                     "count": len(rows), "visits": [v.as_json() for v in rows]})

@@ -1,6 +1,6 @@
-"""Tracing services: index-case search, contacts, venue visit lists, exports, retention purge and the
-daily counts that outlive it. Each takes a keyword-only session and an explicit `now`, and commits
-its own unit of work (the audit event included)."""
+"""Tracing services: index-case search, contacts, venue visit lists, exports, the retention purge
+and the daily counts that outlive it. Each takes a keyword-only session and an explicit `now`, and
+commits its own unit of work (the audit event included)."""
 from __future__ import annotations
 
 import logging
@@ -11,11 +11,11 @@ from typing import Iterable, Iterator, Sequence
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
+from ble_beacon.models import Encounter
 from core.audit import record_audit
 from core.models import User, Venue
 from declarations.models import Declaration, Visitor
 from kiosk.models import Visit
-from ble_beacon.models import Encounter
 from tracing import exports
 from tracing.contacts import (
     LOCAL_TZ, Interval, Sighting, Stay, effective_end, intersects, match_contacts, match_devices,
@@ -234,10 +234,10 @@ def _overlapping(session: Session, venue_id: int, start: datetime, end: datetime
                  *, stream: bool = False) -> Iterator[tuple[Visit, Visitor]]:
     """Visits at the venue that may meet [start, end], oldest check-in first.
 
-    Three range scans on the (venue, check-in) and (venue, check-out) indexes instead of one
-    query with OR, which both databases would answer with a scan of the venue's whole history:
-    visits that started inside the range, visits that started before it and ended inside or after
-    it, and visits that started before it and are still open. The caller applies the exact rule
+    Three range scans on the (venue, check-in) and (venue, check-out) indexes, because one query
+    with an OR across the two columns cannot be answered from a single index range: visits that
+    started inside the range, visits that started before it and ended inside or after it, and
+    visits that started before it and are still open. The caller applies the exact rule
     (effective end, half-open intervals) to this superset.
     """
     base = (select(Visit, Visitor).join(Visitor, Visitor.id == Visit.visitor_id)

@@ -10,6 +10,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlmodel import select
 
 from core import clock
 from core.audit import verify_chain
@@ -17,7 +18,6 @@ from core.auth import roles_required
 from core.db import db
 from core.models import AuditEvent, Role
 from core.services import get_venue, list_venues
-from sqlmodel import select
 from tracing import services
 from tracing.contacts import LOCAL_TZ
 from tracing.errors import message_for
@@ -141,10 +141,10 @@ def contacts_export():
 
 
 def _visit_form(args) -> dict:
-    today = clock.now().astimezone(LOCAL_TZ).date().isoformat()
+    today = clock.now().astimezone(LOCAL_TZ).date()
     return {"venue": (args.get("venue") or "").strip().upper(),
-            "since": args.get("since") or f"{today}T00:00",
-            "until": args.get("until") or f"{today}T23:59"}
+            "since": args.get("since") or f"{today.isoformat()}T00:00",
+            "until": args.get("until") or f"{(today + timedelta(days=1)).isoformat()}T00:00"}
 
 
 @bp.get("/visits")

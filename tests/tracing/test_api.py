@@ -100,8 +100,10 @@ def test_bad_visit_queries(client, scenario, bearer, query, status, field):
         assert list(response.get_json()["errors"]) == [field]
 
 
-@pytest.mark.parametrize("path", ["/api/v1/contacts?phone=0912345678&since=2026-03-10&until=2026-03-12",
-                                  "/api/v1/visits?venue=UBND&since=2026-03-10&until=2026-03-12"])
+@pytest.mark.parametrize("path", [
+    "/api/v1/contacts?phone=0912345678&since=2026-03-10&until=2026-03-12",
+    "/api/v1/visits?venue=UBND&since=2026-03-10&until=2026-03-12",
+])
 def test_anonymous_callers_get_401(client, scenario, path):
     response = client.get(path)
     assert response.status_code == 401

@@ -1,4 +1,4 @@
-"""The pure overlap logic: edges (touching, points, buffers, open visits, midnight) and properties."""
+"""Pure overlap logic: the edges (touching, points, buffers, open visits, midnight), properties."""
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta, timezone

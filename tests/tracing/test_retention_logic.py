@@ -48,7 +48,8 @@ def test_fold_counts_visits_people_and_phones_per_local_day():
         VisitRow(1, "binh", local(2026, 3, 11, 0, 0), True),  # local midnight: the next day
         VisitRow(2, "an", local(2026, 3, 10, 9), False),      # another venue
     ]
-    encounters = [(1, local(2026, 3, 10, 6, 30)), (1, local(2026, 3, 11, 1)), (3, local(2026, 3, 9))]
+    encounters = [(1, local(2026, 3, 10, 6, 30)), (1, local(2026, 3, 11, 1)),
+                  (3, local(2026, 3, 9))]
     counts = fold_daily(rows, encounters)
     assert {k: (c.visits, c.visitors, c.visitors_with_app, c.encounters)
             for k, c in counts.items()} == {
