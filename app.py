@@ -38,6 +38,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["workers"] = WorkerManager()  # empty: workers start only from `kiosk run`
 
     # Blueprints.
+    from ble_beacon.views import bp as ble_beacon_bp
     from core.admin import bp as admin_bp
     from core.views import bp as core_bp
     from declarations.views import bp as declarations_bp
@@ -47,13 +48,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(core_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(declarations_bp)
+    app.register_blueprint(ble_beacon_bp)
     app.register_blueprint(tracing_bp)
     app.register_blueprint(tracing_api_bp)
 
     # CLI groups.
-    from kiosk.cli import kiosk_cli
+    from ble_beacon.cli import beacon, report_cli
+    from declarations.cli import keys_cli
+    from kiosk.cli import kiosk_cli, scan
     from tracing.cli import COMMANDS as TRACING_COMMANDS
 
-    for command in (*CORE_COMMANDS, kiosk_cli, *TRACING_COMMANDS):
+    for command in (*CORE_COMMANDS, kiosk_cli, scan, keys_cli, beacon, report_cli,
+                    *TRACING_COMMANDS):
         app.cli.add_command(command)
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -24,6 +25,11 @@ class Defaults:
     DECODER = "zxing"
     # BLE scanner: auto | off | adapter name (hci0).
     BLE = "auto"
+    # Active also gets scan responses (iOS local names); passive sends nothing on air but needs
+    # BlueZ >= 5.56 --experimental, and falls back to active when refused (ble-formats.md §8).
+    BLE_SCAN_MODE = "active"
+    # Venue beacon: off | ibeacon | eddystone. Off by default: transmitting is a policy decision.
+    BLE_BEACON = "off"
     # 21 days covers a 14-day incubation window plus reporting lag (England NHS used 21).
     RETENTION_DAYS = 21
     # A declaration older than this asks the visitor to re-confirm (tokhaiyte practice: daily).
@@ -114,6 +120,15 @@ def _finalise(app: Flask) -> None:
             raise ConfigError(f"KIOSK_{key} must be at least {minimum}")
     config["VENUE"] = str(config["VENUE"]).strip().upper()
     config["BLE"] = str(config["BLE"]).strip()
+    if config["BLE"].lower() in ("auto", "off"):
+        config["BLE"] = config["BLE"].lower()
+    elif not re.fullmatch(r"[A-Za-z0-9_]{1,32}", config["BLE"]):
+        raise ConfigError(f"KIOSK_BLE={config['BLE']!r} is not auto, off or an adapter name (hci0)")
+    for key, allowed in (("BLE_SCAN_MODE", ("active", "passive")),
+                         ("BLE_BEACON", ("off", "ibeacon", "eddystone"))):
+        config[key] = str(config[key]).strip().lower()
+        if config[key] not in allowed:
+            raise ConfigError(f"KIOSK_{key}={config[key]!r} is not one of {', '.join(allowed)}")
     config["CAMERA_SOURCE"] = str(config["CAMERA_SOURCE"]).strip()
     if config.get("PUBLIC_URL"):
         config["PUBLIC_URL"] = str(config["PUBLIC_URL"]).rstrip("/")

@@ -48,7 +48,8 @@ _SENSITIVE_HEALTH = {
 
 # Not consent, a separate notice (tokhaiyte's red warning, reference §1).
 FALSE_DECLARATION_WARNING = {
-    "vi": "Khuyến cáo: Khai báo thông tin sai là vi phạm pháp luật Việt Nam và có thể xử lý hình sự",
+    "vi": "Khuyến cáo: Khai báo thông tin sai là vi phạm pháp luật Việt Nam và có thể xử lý "
+          "hình sự",
     "en": "Warning: Declaring false information is a violation of Vietnamese law and may be "
           "subject to criminal handling",
 }

@@ -1,12 +1,16 @@
-"""`flask --app app kiosk run`: web server + camera + BLE workers in one process."""
+"""`flask --app app kiosk run`: web server + camera + BLE workers in one process;
+`flask --app app scan`: decode a camera, video, image or folder and print one JSON line per code."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
+import sys
+import threading
 
 import click
-from flask import current_app
+from flask import current_app, has_app_context
 from flask.cli import AppGroup
 
 logger = logging.getLogger(__name__)
@@ -46,3 +50,73 @@ def run(host, port):
         server.close()
         manager.stop()
         logger.info("kiosk stopped")
+
+
+@click.command("scan")
+@click.option("--source", required=True, metavar="SRC",
+              help="A camera index (0), `auto`, a video file, an image, a folder of images or a "
+                   "stream URL.")
+@click.option("--decoder", type=click.Choice(["zxing", "zbar"]), default=None,
+              help="QR decoder (default: KIOSK_DECODER, else zxing).")
+@click.option("--window", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+              help="A camera or video reports the same code once within this many seconds "
+                   "(default 3).")
+def scan(source, decoder, window):
+    """Decode QR codes; one JSON line per code: {"frame": n | "file": name, "kind", "text"}.
+
+    A camera, stream or video reports a code once per short window; a folder reports every file
+    on its own. Needs no database.
+    """
+    from kiosk.camera import (ABSENT, DEDUPE_WINDOW_S, ERROR, RECONNECTING, CameraWorker,
+                              parse_source)
+    from kiosk.decoding import DecoderUnavailable, make_decoder
+
+    spec = parse_source(source)
+    if spec.kind == "none":
+        raise click.BadParameter("name a camera, file, folder or stream URL", param_hint="--source")
+    if decoder is None:
+        decoder = (current_app.config.get("DECODER") if has_app_context()
+                   else os.environ.get("KIOSK_DECODER")) or "zxing"
+    try:
+        backend = make_decoder(decoder)
+    except (DecoderUnavailable, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+    reader_gone = threading.Event()
+
+    def print_code(event):
+        if reader_gone.is_set():
+            return
+        where = {"file": event.file} if event.file is not None else {"frame": event.frame}
+        try:
+            click.echo(json.dumps({**where, "kind": event.kind, "text": event.text},
+                                  ensure_ascii=False))
+        except BrokenPipeError:  # `scan … | head`: the reader has all it wanted
+            reader_gone.set()
+
+    def print_skipped(frame):
+        click.echo(f"{frame.file}: {frame.error.message} ({frame.error.code})", err=True)
+
+    worker = CameraWorker(spec, decoder=backend, reopen=False,
+                          dedupe_window_s=DEDUPE_WINDOW_S if window is None else window)
+    worker.add_listener(print_code)
+    worker.add_skip_listener(print_skipped)
+    worker.start()
+    try:
+        while not worker.wait(0.5):  # short waits keep Ctrl-C responsive
+            if reader_gone.is_set():
+                break
+    except KeyboardInterrupt:
+        pass
+    status = worker.status_info()  # before stop(), which turns every state into "off"
+    worker.stop()
+    if reader_gone.is_set():
+        # Quiet exit: Python would otherwise complain when it flushes the closed pipe.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return
+    if status.state in (ABSENT, ERROR, RECONNECTING):
+        reason = {ABSENT: "not available", RECONNECTING: "lost", ERROR: "unusable"}[status.state]
+        raise click.ClickException(f"source {reason}: {status.detail}")

@@ -238,17 +238,30 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
-    """A fresh browser context (no cookies) with a Vietnamese locale. Any Content Security
-    Policy violation or uncaught script error on a page fails the test: the kiosk must work under
-    its strict policy (no inline scripts)."""
-    context = browser.new_context(locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh")
-    context.set_default_timeout(15_000)
-    page = context.new_page()
+def open_page(browser):
+    """Opens a page in a fresh browser context (no cookies; Vietnamese locale unless told).
+    Any Content Security Policy violation or uncaught script error on it fails the test: the
+    kiosk must work under its strict policy (no inline scripts)."""
+    contexts = []
     problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text)
-            if msg.type == "error" and "Content Security Policy" in msg.text else None)
-    page.on("pageerror", lambda exc: problems.append(f"uncaught script error: {exc}"))
-    yield page
-    context.close()
+
+    def open_(**context_options):
+        options = {"locale": "vi-VN", "timezone_id": "Asia/Ho_Chi_Minh", **context_options}
+        context = browser.new_context(**options)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        new = context.new_page()
+        new.on("console", lambda msg: problems.append(msg.text)
+               if msg.type == "error" and "Content Security Policy" in msg.text else None)
+        new.on("pageerror", lambda exc: problems.append(f"uncaught script error: {exc}"))
+        return new
+
+    yield open_
+    for context in contexts:
+        context.close()
     assert problems == [], "the page broke its Content Security Policy or threw: " + "; ".join(problems)
+
+
+@pytest.fixture
+def page(open_page):
+    return open_page()

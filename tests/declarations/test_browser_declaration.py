@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from declarations.models import Declaration, Visitor
 from declarations.venue_links import venue_path
+from kiosk.decoding import decode_image_bytes
 from kiosk.models import Visit
-from tests.support.requirements import skip_or_fail
 
 pytestmark = pytest.mark.browser
 
@@ -20,34 +20,12 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "device_scale_factor": 2,
 
 
 def decode_qr(png: bytes) -> list[str]:
-    """The project's decoder (kiosk.decoding, zxing-cpp) once it is in this tree; until then the
-    same zxing-cpp library it wraps."""
-    try:
-        from kiosk.decoding import decode_image_bytes
-    except ImportError:
-        import io
-
-        import zxingcpp
-        from PIL import Image
-
-        return [r.text for r in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
     return [d.text for d in decode_image_bytes(png)]
 
 
 @pytest.fixture
-def phone(browser):
-    """A phone-sized page; like the shared `page` fixture, any CSP violation or script error
-    fails the test."""
-    context = browser.new_context(locale="vi-VN", timezone_id="Asia/Ho_Chi_Minh", **PHONE)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda msg: problems.append(msg.text)
-            if msg.type == "error" and "Content Security Policy" in msg.text else None)
-    page.on("pageerror", lambda exc: problems.append(f"uncaught script error: {exc}"))
-    yield page
-    context.close()
-    assert problems == [], "; ".join(problems)
+def phone(open_page):
+    return open_page(**PHONE)
 
 
 @pytest.fixture
@@ -56,10 +34,6 @@ def venues(make_venue):
 
 
 def test_declare_on_a_phone_then_check_in_with_the_qr(live_server, phone, venues, session):
-    try:
-        import zxingcpp  # noqa: F401
-    except ImportError:
-        skip_or_fail("zxing-cpp is not installed")
     hq, annex = venues
     phone.goto(live_server.url + venue_path("HQ", live_server.app.config["SECRET_KEY"]))
     assert phone.locator("h1").inner_text() == "Khai báo y tế"
@@ -77,7 +51,11 @@ def test_declare_on_a_phone_then_check_in_with_the_qr(live_server, phone, venues
     ward.select_option(label="Phường Hoàn Kiếm")
     phone.get_by_label("Số nhà, phố, tổ dân phố/thôn/đội", exact=True).fill("Số 12 phố Hàng Bạc")
     phone.locator("#group-travel_14d").get_by_role("radio", name="Không").check()
-    assert not phone.get_by_label("Những nơi đã đến", exact=True).is_visible()  # shown only after "Có"
+    places = phone.get_by_label("Những nơi đã đến", exact=True)
+    assert not places.is_visible()  # asked only after "Có"
+    phone.locator("#group-travel_14d").get_by_role("radio", name="Có").check()
+    assert places.is_visible()
+    phone.locator("#group-travel_14d").get_by_role("radio", name="Không").check()
     phone.get_by_label("Người cần gặp", exact=True).fill("Anh Đức")
     phone.get_by_label("Mục đích / lý do đến", exact=True).select_option(label="Họp, làm việc")
     phone.get_by_label("Nhiệt độ cơ thể (ºC)", exact=True).fill("36,6")

@@ -1,0 +1,215 @@
+"""BLE encounters in the database: the batched writer, linking a phone to a check-in, and the
+adoption report. Services take a keyword-only session and own their commit."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from ble_beacon import adoption
+from ble_beacon.adoption import ReportError
+from ble_beacon.aggregation import Encounter as Sighting
+from ble_beacon.aggregation import NEAR_RSSI, proximity_bucket
+from ble_beacon.models import Encounter
+from core.models import Venue
+from kiosk.models import Visit
+from tracing.models import DailyVenueStat
+
+logger = logging.getLogger(__name__)
+
+# Linking a phone to a check-in ("app detected", DESIGN flow 6):
+# A phone is heard from the edge of BLE range (10–30 m) as its owner walks up; Bluezone's 15 s on /
+# 15 s off advertising and a short queue put the first report up to about two minutes before the
+# scan. Longer would pick up people who merely passed by.
+LINK_WINDOW_BEFORE_S = 120
+# The writer commits about once a second, and the kiosk and server clocks may differ slightly.
+LINK_WINDOW_AFTER_S = 10
+# Still being heard at the scan (BlueZ reports only changes, Bluezone is silent 15 s of every 30):
+# a phone last heard longer ago has left and is not the person at the kiosk.
+LINK_STILL_HEARD_S = 60
+# The visitor stands within arm's length of the kiosk: only "near" phones (the CWA < 1.5 m band,
+# ble-formats.md §6) may be linked, so a bystander's phone across the hall is not.
+LINK_MIN_RSSI = NEAR_RSSI
+# Rows read per IN (...) query; well under SQLite's bound-parameter limit.
+_CHUNK = 500
+
+
+def _chunks(items: Sequence, size: int = _CHUNK) -> Iterable[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+# --- The writer ----------------------------------------------------------------------------------
+def record_encounters(*, session: Session, encounters: Sequence[Sighting], venue_id: int,
+                      kiosk_id: int | None = None) -> int:
+    """Insert or update a batch of encounter snapshots in one transaction; returns rows written.
+
+    A row is identified by (venue, protocol, rolling ID, first seen). Snapshots are cumulative,
+    so applying one twice, or an older one after a newer one (a retried batch), never moves a row
+    backwards; a link to a visit is never touched.
+    """
+    if not encounters:
+        return 0
+    for attempt in (1, 2):
+        try:
+            written = _upsert(session, encounters, venue_id, kiosk_id)
+            session.commit()
+            return written
+        except IntegrityError:
+            # Another writer (a second kiosk at the venue, on a central server) inserted the same
+            # encounter between our read and our insert: read again and update its row instead.
+            session.rollback()
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _upsert(session: Session, encounters: Sequence[Sighting], venue_id: int,
+            kiosk_id: int | None) -> int:
+    ids = sorted({e.rolling_id for e in encounters})
+    existing: dict[tuple[str, str, datetime], Encounter] = {}
+    for chunk in _chunks(ids):
+        for row in session.exec(select(Encounter).where(Encounter.venue_id == venue_id,
+                                                        Encounter.rolling_id.in_(chunk))):
+            existing[(row.protocol, row.rolling_id, row.first_seen_at)] = row
+    written = 0
+    for snap in encounters:
+        key = (snap.protocol, snap.rolling_id, snap.first_seen_at)
+        row = existing.get(key)
+        if row is None:
+            row = Encounter(
+                venue_id=venue_id, kiosk_id=kiosk_id, protocol=snap.protocol,
+                rolling_id=snap.rolling_id, first_seen_at=snap.first_seen_at,
+                last_seen_at=snap.last_seen_at, count=snap.count, rssi_min=snap.rssi_min,
+                rssi_max=snap.rssi_max, rssi_mean=snap.rssi_mean, proximity=snap.proximity,
+            )
+            existing[key] = row
+        else:
+            if snap.count >= row.count:
+                row.rssi_mean = snap.rssi_mean
+            row.last_seen_at = max(row.last_seen_at, snap.last_seen_at)
+            row.count = max(row.count, snap.count)
+            row.rssi_min = min(row.rssi_min, snap.rssi_min)
+            row.rssi_max = max(row.rssi_max, snap.rssi_max)
+            row.proximity = proximity_bucket(row.rssi_max)
+            if row.kiosk_id is None:
+                row.kiosk_id = kiosk_id
+        session.add(row)
+        written += 1
+    session.flush()
+    return written
+
+
+# --- Linking at check-in -------------------------------------------------------------------------
+def link_encounter_to_visit(
+    *,
+    session: Session,
+    visit_id: int,
+    venue_id: int,
+    kiosk_id: int | None,
+    now: datetime,
+    window_before_s: int = LINK_WINDOW_BEFORE_S,
+    window_after_s: int = LINK_WINDOW_AFTER_S,
+    still_heard_s: int = LINK_STILL_HEARD_S,
+    min_rssi: int = LINK_MIN_RSSI,
+    commit: bool = True,
+) -> Encounter | None:
+    """Link the strongest unlinked phone first heard around the scan to the visit.
+
+    Candidates: encounters at the venue (and this kiosk, when known) first seen in
+    [now − window_before, now + window_after], still heard within `still_heard_s` of now, with a
+    strongest report of at least `min_rssi`. The strongest wins (then the most recent). An
+    encounter never links to two visits: the update only takes a row still unlinked, so two
+    check-ins racing for the same phone cannot both get it. Returns the linked encounter or None.
+    With commit=False the caller commits (one unit of work with the check-in).
+    """
+    already = session.exec(select(Encounter).where(Encounter.visit_id == visit_id)).first()
+    if already is not None:
+        return already
+    conditions = [
+        Encounter.venue_id == venue_id,
+        Encounter.visit_id.is_(None),
+        Encounter.first_seen_at >= now - timedelta(seconds=window_before_s),
+        Encounter.first_seen_at <= now + timedelta(seconds=window_after_s),
+        Encounter.last_seen_at >= now - timedelta(seconds=still_heard_s),
+        Encounter.rssi_max >= min_rssi,
+    ]
+    if kiosk_id is not None:
+        conditions.append(Encounter.kiosk_id == kiosk_id)
+    candidates = session.exec(
+        select(Encounter.id).where(*conditions)
+        .order_by(Encounter.rssi_max.desc(), Encounter.first_seen_at.desc(), Encounter.id)
+        .limit(5)
+    ).all()
+    for encounter_id in candidates:
+        taken = session.exec(
+            sa.update(Encounter)
+            .where(Encounter.id == encounter_id, Encounter.visit_id.is_(None))
+            .values(visit_id=visit_id)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken:
+            encounter = session.get(Encounter, encounter_id, populate_existing=True)
+            if commit:
+                session.commit()
+            logger.info("visit %s: phone detected (encounter %s, %s)", visit_id, encounter_id,
+                        encounter.protocol if encounter else "?")
+            return encounter
+    return None
+
+
+# --- Adoption report ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class AdoptionReport:
+    since: date
+    until: date
+    rows: list[adoption.AdoptionRow]
+
+    def daily_totals(self) -> list[tuple[date, int, int]]:
+        return adoption.daily_totals(self.rows, self.since, self.until)
+
+
+def adoption_report(*, session: Session, since: date, until: date,
+                    venue_codes: Iterable[str] | None = None) -> AdoptionReport:
+    """Per venue and local day (both ends included): visits, visitors, visitors with a detected
+    app. Days already purged by the retention job come from their kept daily counts."""
+    adoption.check_range(since, until)
+    query = select(Venue).order_by(Venue.code)
+    if venue_codes is not None:
+        codes = sorted({c.strip().upper() for c in venue_codes if c and c.strip()})
+        query = query.where(Venue.code.in_(codes))
+    venues = {v.id: v for v in session.exec(query)}
+    if venue_codes is not None and not venues:
+        raise ReportError("unknown_venue")
+    start, end = adoption.day_bounds(since, until)
+    counts: dict[tuple[int, date], adoption.DayCounts] = {}
+    venue_ids = sorted(venues)
+    linked = sa.exists().where(Encounter.visit_id == Visit.id)
+    for chunk in _chunks(venue_ids):
+        rows = session.exec(
+            select(Visit.venue_id, Visit.visitor_id, Visit.checked_in_at, linked)
+            .where(Visit.venue_id.in_(chunk), Visit.checked_in_at >= start,
+                   Visit.checked_in_at < end)
+        )
+        counts.update(adoption.fold_daily(
+            adoption.VisitRow(venue_id, visitor_id, checked_in_at, bool(app))
+            for venue_id, visitor_id, checked_in_at, app in rows))
+        for stat in session.exec(select(DailyVenueStat).where(
+                DailyVenueStat.venue_id.in_(chunk), DailyVenueStat.day >= since,
+                DailyVenueStat.day <= until)):
+            day = counts.setdefault((stat.venue_id, stat.day), adoption.DayCounts())
+            day.visits += stat.visits
+            day.visitors += stat.visitors
+            day.visitors_with_app += stat.visitors_with_app
+    report_rows = [
+        adoption.AdoptionRow(venues[venue_id].code, venues[venue_id].name, venues[venue_id].unit,
+                             day, c.visits, c.visitors, c.visitors_with_app)
+        for (venue_id, day), c in sorted(counts.items(),
+                                         key=lambda item: (venues[item[0][0]].code, item[0][1]))
+    ]
+    return AdoptionReport(since, until, report_rows)
