@@ -662,7 +662,8 @@ def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
 def purge_personal_data(*, session: Session, now: datetime, days: int,
                         actor: Actor) -> PurgeResult:
     """Hard-delete visits, encounters, declarations and visitors older than the retention
-    period, after folding the purged days into DailyVenueStat; one transaction, audited."""
+    period, after folding the purged days into DailyVenueStat; one transaction, audited with
+    its counts whenever it deleted anything."""
     cutoff = purge_cutoff(now, days)
     old_visit = Visit.checked_in_at < cutoff
     old_declarations = select(Declaration.id).where(Declaration.submitted_at < cutoff)
@@ -696,11 +697,14 @@ def purge_personal_data(*, session: Session, now: datetime, days: int,
     visitors = _purge_visitors(session, cutoff)
 
     result = PurgeResult(cutoff, visits, encounters, declarations, visitors, len(counts))
-    record_audit(session=session, now=now, actor=actor, action="retention.purge",
-                 details={"cutoff": iso_local(cutoff), "days": days, "visits": visits,
-                          "encounters": encounters, "declarations": declarations,
-                          "visitors": visitors, "days_folded": len(counts)},
-                 row_count=result.total)
+    # A run that found nothing to delete changed no data: the nightly job on a quiet kiosk would
+    # otherwise bury the exports the log is for under a no-op entry every day.
+    if result.total:
+        record_audit(session=session, now=now, actor=actor, action="retention.purge",
+                     details={"cutoff": iso_local(cutoff), "days": days, "visits": visits,
+                              "encounters": encounters, "declarations": declarations,
+                              "visitors": visitors, "days_folded": len(counts)},
+                     row_count=result.total)
     session.commit()
     session.expunge_all()  # bulk deletes bypassed the identity map: drop what it remembers
     logger.info("retention purge before %s: %d visits, %d encounters, %d declarations, "

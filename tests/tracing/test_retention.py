@@ -153,6 +153,7 @@ def test_purged_days_are_kept_as_counts_and_reports_do_not_change(session, histo
     again = services.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
     assert again.total == 0
     assert services.daily_counts(session=session, **days) == before
+    assert len(session.exec(select(AuditEvent)).all()) == 1   # a run that deleted nothing
 
 
 def test_each_purge_is_audited_with_its_counts(session, history):
@@ -211,3 +212,19 @@ def _wait_for(condition, timeout=20.0):
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         threading.Event().wait(0.05)
+
+
+def test_the_adoption_report_shows_the_same_old_counts_after_purge(runner, history):
+    """`report adoption` (the BLE feature's report) reads the kept counts for purged days."""
+    import json
+
+    args = ["report", "adoption", "--since", "2026-03-01", "--until", "2026-03-31"]
+    before = runner.invoke(args=args)
+    assert before.exit_code == 0, before.output
+    assert runner.invoke(args=["purge", "--days", "21"]).exit_code == 0
+    after = runner.invoke(args=args)
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.stdout) == json.loads(before.stdout)
+    rows = {(r["venue"], r["day"]): (r["visits"], r["visitors"], r["visitors_with_app"])
+            for r in json.loads(after.stdout)["rows"]}
+    assert rows[("A", "2026-03-05")] == (2, 1, 1)
