@@ -35,6 +35,14 @@ AUDIT_PAGE = 100
 SEARCH_KINDS = ("auto", "phone", "id_number", "name")
 
 
+@bp.app_template_filter("phone")
+def _phone(number: str | None) -> str:
+    """Vietnamese numbers as people read and dial them (0912 345 678); others as E.164."""
+    from declarations.identity import format_phone
+
+    return format_phone(number) if number else "—"
+
+
 def _actor():
     return current_user._get_current_object()
 

@@ -62,6 +62,7 @@ def test_scenario_through_the_console(client, scenario, tracer, session):
     assert [(r[1], r[4].split(" ")[0], float(r[7]), float(r[8])) for r in rows] == [
         (name, venue, overlap, together) for name, venue, overlap, together, _ in EXPECTED_CONTACTS
     ]
+    assert rows[0][2] == "0912 000 008"          # phone numbers as people dial them
     assert "chưa ra" in rows[1][6] and "09:15 12/03/2026" in rows[1][6]   # Lan: open, until now
     devices = table_rows(html, "devices")
     assert [(r[2], r[3], float(r[7]), int(r[8])) for r in devices] == EXPECTED_DEVICES
