@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from core.workers import Worker
+from tracing.worker import build_retention_worker
 
 # The camera worker of this process, once built: later builders (the check-in consumer) take
 # decoded codes from it with `camera.subscribe()` or `camera.add_listener(callback)`.
@@ -32,7 +33,7 @@ def build_workers(app: Flask) -> list[Worker]:
     from ble_beacon.worker import build_scanner, build_venue_beacon
 
     # features append their builder functions here, in order
-    builders: list = [build_camera, build_scanner, build_venue_beacon]
+    builders: list = [build_camera, build_scanner, build_venue_beacon, build_retention_worker]
     workers = []
     for build in builders:
         worker = build(app)
