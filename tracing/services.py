@@ -20,6 +20,7 @@ from tracing import exports
 from tracing.contacts import (
     LOCAL_TZ, Interval, Sighting, Stay, effective_end, intersects, match_contacts, match_devices,
 )
+from declarations.identity import format_phone
 from tracing.exports import Column, ExportFile, Table
 from tracing.folding import fold_name, id_search_key, phone_search_key
 from tracing.models import DailyVenueStat
@@ -478,8 +479,14 @@ DEVICE_COLUMNS = (
 )
 
 
+def _dialled(phone: str | None) -> str | None:
+    """Phones as a tracer dials them ("0912 345 678"): no leading "+" for a spreadsheet to read
+    as a formula, and the leading 0 kept (the spaces make it text, not a number)."""
+    return format_phone(phone) if phone else None
+
+
 def _visit_row(v: VisitView) -> tuple:
-    return (v.id, v.venue_code, v.full_name, v.phone, v.id_number, v.checked_in_at,
+    return (v.id, v.venue_code, v.full_name, _dialled(v.phone), v.id_number, v.checked_in_at,
             v.checked_out_at, CLOSED_BY_VI.get(v.closed_by, v.closed_by),
             STATUS_VI.get(v.status, v.status))
 
@@ -543,7 +550,7 @@ def query_visits(*, session: Session, venue: Venue, since: datetime, until: date
 
 def contact_tables(report: ContactReport) -> list[Table]:
     people = (
-        (c.rank, c.visit.id, c.visit.full_name, c.visit.phone, c.visit.id_number,
+        (c.rank, c.visit.id, c.visit.full_name, _dialled(c.visit.phone), c.visit.id_number,
          c.visit.venue_code, c.visit.checked_in_at, c.visit.checked_out_at, c.overlap_min,
          c.simultaneous_min, c.index.id)
         for c in report.contacts

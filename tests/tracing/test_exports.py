@@ -66,7 +66,7 @@ def test_csv_injection_payloads_come_out_inert(session, venue_with_visits):
     for row in rows:
         for cell in row:
             assert not cell.startswith(FORMULA_TRIGGERS), cell
-    assert rows[1][3] == "'+84912340000"   # even a phone number is not left for Excel to read
+    assert rows[1][3] == "0912 340 000"   # as dialled: no "+" to read as a formula, 0 kept
 
 
 def test_xlsx_round_trips_with_real_dates_and_no_formulas(session, venue_with_visits):
