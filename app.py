@@ -43,18 +43,24 @@ def create_app(test_config: dict | None = None) -> Flask:
     from core.views import bp as core_bp
     from declarations.views import bp as declarations_bp
     from kiosk.views import bp as kiosk_bp
+    from tracing.api import bp as tracing_api_bp
+    from tracing.views import bp as tracing_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(declarations_bp)
     app.register_blueprint(kiosk_bp)
     app.register_blueprint(ble_beacon_bp)
+    app.register_blueprint(tracing_bp)
+    app.register_blueprint(tracing_api_bp)
 
     # CLI groups.
     from ble_beacon.cli import beacon, report_cli
     from declarations.cli import keys_cli
     from kiosk.cli import kiosk_cli, scan
+    from tracing.cli import COMMANDS as TRACING_COMMANDS
 
-    for command in (*CORE_COMMANDS, kiosk_cli, scan, keys_cli, beacon, report_cli):
+    for command in (*CORE_COMMANDS, kiosk_cli, scan, keys_cli, beacon, report_cli,
+                    *TRACING_COMMANDS):
         app.cli.add_command(command)
     return app

@@ -233,8 +233,15 @@ def _build_venue_beacon(app: Flask) -> Worker | None:
     return build_venue_beacon(app)
 
 
-# Hardware workers and what consumes them, in start order.
-BUILDERS = [build_camera, build_checkin, _build_ble_scanner, _build_venue_beacon]
+def _build_retention(app: Flask) -> Worker | None:
+    from tracing.worker import build_retention_worker
+
+    return build_retention_worker(app)
+
+
+# Hardware workers and what consumes them, in start order; then tracing's daily purge.
+BUILDERS = [build_camera, build_checkin, _build_ble_scanner, _build_venue_beacon,
+            _build_retention]
 # Periodic jobs of a kiosk process (no hardware).
 JOB_BUILDERS = [build_auto_checkout]
 

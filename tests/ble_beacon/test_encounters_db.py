@@ -170,6 +170,6 @@ def test_kiosk_run_builds_the_ble_workers(app, demo):
     from kiosk.runtime import build_workers
 
     app.config.update(BLE="off", BLE_BEACON="off")
-    assert [w.name for w in build_workers(app)] == []
+    assert [w.name for w in build_workers(app)] == ["retention"]   # tracing's daily purge
     app.config.update(BLE="auto", BLE_BEACON="eddystone")
-    assert [w.name for w in build_workers(app)] == ["ble", "ble_beacon"]
+    assert [w.name for w in build_workers(app)] == ["ble", "ble_beacon", "retention"]

@@ -1,0 +1,156 @@
+"""The tracer console through the Flask client: search, choose visits, contacts, exports, audit."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+
+import pytest
+from sqlalchemy import text
+from sqlmodel import select
+
+from core.models import AuditEvent
+from tests.tracing.conftest import EXPECTED_CONTACTS, EXPECTED_DEVICES
+from tests.tracing.pages import checkbox_values, table_rows
+
+
+@pytest.fixture
+def tracer(make_user, login):
+    user = make_user("tracer", username="thu", display_name="Lê Thu")
+    login(user)
+    return user
+
+
+def test_home_shows_the_console_to_tracers_only(client, make_user, login):
+    login(make_user("receptionist"))
+    assert "Truy vết tiếp xúc" not in client.get("/").get_data(as_text=True)
+    client.post("/logout")
+    login(make_user("tracer"))
+    page = client.get("/").get_data(as_text=True)
+    assert "Truy vết tiếp xúc" in page and "Nhật ký kiểm tra" not in page
+    client.post("/logout")
+    login(make_user("admin"))
+    assert "Nhật ký kiểm tra" in client.get("/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("path", ["/tracing/", "/tracing/contacts?visit_id=1",
+                                  "/tracing/visits", "/tracing/audit"])
+def test_receptionists_are_refused_and_anonymous_users_sent_to_sign_in(client, make_user, login,
+                                                                       path):
+    assert client.get(path).status_code == 302
+    login(make_user("receptionist"))
+    assert client.get(path).status_code == 403
+
+
+def test_scenario_through_the_console(client, scenario, tracer, session):
+    page = client.get("/tracing/", query_string={
+        "q": "nguyen van an", "since": "2026-03-10", "until": "2026-03-12"})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert "Tìm thấy 2 người" in html
+    assert html.index("Nguyễn Văn An") < html.index("Nguyễn Văn Ân")
+    # Both people's visits in the window are offered; the tracer keeps the index case's two.
+    offered = checkbox_values(html)
+    chosen = [scenario.visits["I1"].id, scenario.visits["I2"].id]
+    assert {str(v) for v in chosen} <= set(offered)
+    assert str(scenario.visits["an-old"].id) not in offered   # 5 March: outside the window
+
+    page = client.get("/tracing/contacts", query_string=[("visit_id", v) for v in chosen])
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    rows = table_rows(html, "contacts")
+    assert [(r[1], r[4].split(" ")[0], float(r[7]), float(r[8])) for r in rows] == [
+        (name, venue, overlap, together) for name, venue, overlap, together, _ in EXPECTED_CONTACTS
+    ]
+    assert rows[0][2] == "0912 000 008"          # phone numbers as people dial them
+    assert "chưa ra" in rows[1][6] and "09:15 12/03/2026" in rows[1][6]   # Lan: open, until now
+    devices = table_rows(html, "devices")
+    assert [(r[2], r[3], float(r[7]), int(r[8])) for r in devices] == EXPECTED_DEVICES
+    actions = session.exec(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
+    assert actions == ["index.search", "contacts.query"]
+
+
+def test_buffers_are_configurable_per_query(client, scenario, tracer):
+    html = client.get("/tracing/contacts", query_string=[
+        ("visit_id", scenario.visits["I2"].id), ("before_min", 15), ("after_min", 0)]
+    ).get_data(as_text=True)
+    assert [r[1] for r in table_rows(html, "contacts")] == ["Bùi Thị Lan", "Đỗ Văn Minh"]
+
+
+def test_bad_input_is_explained_on_the_page(client, scenario, tracer, session):
+    page = client.get("/tracing/", query_string={"q": "an", "since": "hôm qua",
+                                                 "until": "2026-03-12"})
+    assert page.status_code == 422
+    assert "Không phải ngày giờ hợp lệ" in page.get_data(as_text=True)
+    page = client.get("/tracing/contacts", query_string={"visit_id": "1",
+                                                         "after_min": "9999"})
+    assert page.status_code == 422 and "Số phút phải từ 0 đến 1440" in page.get_data(as_text=True)
+    page = client.get("/tracing/contacts")
+    assert page.status_code == 422 and "chọn ít nhất một lượt" in page.get_data(as_text=True)
+    assert session.exec(select(AuditEvent)).all() == []
+
+
+def test_english_on_the_toggle(client, scenario, tracer):
+    client.get("/lang/en")
+    html = client.get("/tracing/", query_string={"q": "0912345678", "since": "2026-03-10",
+                                                 "until": "2026-03-12"}).get_data(as_text=True)
+    assert "1 people found" in html and "Find contacts" in html
+
+
+def test_csv_download_from_the_console(client, scenario, tracer, session):
+    response = client.get("/tracing/contacts/export", query_string=[
+        ("format", "csv"), ("visit_id", scenario.visits["I1"].id),
+        ("visit_id", scenario.visits["I2"].id)])
+    assert response.status_code == 200
+    data = response.get_data()
+    assert data.startswith(b"\xef\xbb\xbf")
+    disposition = response.headers["Content-Disposition"]
+    assert disposition == ('attachment; filename="tiep-xuc_BVHK-UBND_20260310-2300_'
+                           '20260312-0900.csv"')
+    assert response.headers["X-Content-SHA256"] == hashlib.sha256(data).hexdigest()
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert rows[0] == ["Người có mặt cùng lúc"]
+    assert rows[1][2] == "Họ và tên" and rows[1][8] == "Phút trùng (có khoảng đệm)"
+    assert [r[2] for r in rows[2:9]] == [c[0] for c in EXPECTED_CONTACTS]
+    event = session.exec(select(AuditEvent).where(AuditEvent.action == "contacts.export")).one()
+    assert event.actor == "thu" and event.file_sha256 == hashlib.sha256(data).hexdigest()
+    assert event.row_count == 10
+
+
+def test_venue_visit_list_page_and_export(client, scenario, tracer):
+    page = client.get("/tracing/visits", query_string={
+        "venue": "UBND", "since": "2026-03-12T07:00", "until": "2026-03-12T09:30"})
+    html = page.get_data(as_text=True)
+    assert [r[0] for r in table_rows(html, "visits")] == [
+        "Bùi Thị Lan", "Đỗ Văn Minh", "Nguyễn Văn An", "Nguyễn Văn Ân"]
+    response = client.get("/tracing/visits/export", query_string={
+        "format": "pdf", "venue": "UBND", "since": "2026-03-12T07:00",
+        "until": "2026-03-12T09:30"})
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert "luot-vao_UBND_20260312-0700_20260312-0930.pdf" in \
+        response.headers["Content-Disposition"]
+
+
+def test_admin_sees_the_audit_log_and_where_an_edit_broke_it(client, scenario, make_user, login,
+                                                            session):
+    login(make_user("admin", username="quan"))
+    for _ in range(3):
+        client.get("/tracing/contacts", query_string={"visit_id": scenario.visits["I1"].id})
+    html = client.get("/tracing/audit?verify=1").get_data(as_text=True)
+    assert "Chuỗi nhật ký nguyên vẹn: đã kiểm tra 3 mục." in html
+    assert len(table_rows(html, "audit-events")) == 3
+    # Someone edits the row count of the second query by hand in the database.
+    session.exec(text("UPDATE audit_event SET row_count = 0 WHERE seq = 2"))
+    session.commit()
+    html = client.get("/tracing/audit?verify=1").get_data(as_text=True)
+    assert "Chuỗi bị đứt tại mục số 2: nội dung của mục này đã bị sửa sau khi ghi." in html
+    assert '<tr class="broken" aria-current="true">' in html
+    # Deleting the first one instead is caught as well.
+    session.exec(text("DELETE FROM audit_event WHERE seq = 1"))
+    session.commit()
+    html = client.get("/tracing/audit?verify=1").get_data(as_text=True)
+    assert "Chuỗi bị đứt tại mục số 1: mục này đã bị xoá." in html
+
+
+def test_tracers_cannot_open_the_audit_log(client, tracer):
+    assert client.get("/tracing/audit").status_code == 403

@@ -1,0 +1,98 @@
+"""JSON API for tracers: GET /api/v1/contacts and GET /api/v1/visits (bearer token or session)."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from core import clock
+from core.auth import roles_required
+from core.db import db
+from core.errors import api_error
+from core.models import Role
+from core.services import get_venue
+from tracing import services
+from tracing.errors import message_for
+from tracing.parsing import (
+    DEFAULT_AFTER_MIN, DEFAULT_BEFORE_MIN, InputError, parse_minutes, parse_window,
+)
+
+bp = Blueprint("tracing_api", __name__, url_prefix="/api/v1")
+
+def _invalid(field: str, message, code: str = "invalid", status: int = 422):
+    return api_error(code, _l("Some fields need attention."), status, {field: message})
+
+
+def _visit_ids() -> list[int]:
+    try:
+        return [int(v) for v in request.args.getlist("visit_id")]
+    except ValueError:
+        raise InputError("visit_id", message_for("visit_not_found")) from None
+
+
+@bp.get("/contacts")
+@roles_required(Role.tracer, Role.admin)
+def contacts():
+    """?phone=P|id_number=N&since=T&until=T, or visit_id=… (repeated); [before_min, after_min]"""
+    args = request.args
+    try:
+        before = parse_minutes(args.get("before_min"), field="before_min",
+                               default=DEFAULT_BEFORE_MIN)
+        after = parse_minutes(args.get("after_min"), field="after_min",
+                              default=DEFAULT_AFTER_MIN)
+        visit_ids = _visit_ids()
+        window = None
+        if not visit_ids:
+            if not (args.get("phone") or args.get("id_number")):
+                raise InputError("phone", message_for("phone_or_id_number"))
+            window = parse_window(args.get("since"), args.get("until"))
+    except InputError as exc:
+        return _invalid(exc.field, exc.message)
+    now = clock.now()
+    session = db.session
+    actor = current_user._get_current_object()
+    try:
+        if window is not None:
+            index = services.resolve_index(session=session, phone=args.get("phone"),
+                                           id_number=args.get("id_number"),
+                                           since=window.since, until=window.until, now=now)
+            visit_ids = [v.id for v in index]
+            query = {"by": "phone" if args.get("phone") else "id_number",
+                     "since": window.since.isoformat(), "until": window.until.isoformat()}
+        else:
+            query = {"by": "visits"}
+        report = services.query_contacts(
+            session=session, visit_ids=visit_ids, before_min=before, after_min=after, now=now,
+            actor=actor, channel="api", query=query,
+            since=window.since if window else None, until=window.until if window else None)
+    except services.TracingError as exc:
+        if exc.code == "index_not_found":
+            return api_error(exc.code, message_for(exc.code), 404)
+        return _invalid(exc.field or "phone", message_for(exc.code), exc.code)
+    return jsonify(report.as_json())
+
+
+@bp.get("/visits")
+@roles_required(Role.admin, Role.tracer, Role.receptionist)
+def visits():
+    """?venue=C&since=T&until=T: everyone at the venue during the range, by check-in time."""
+    args = request.args
+    if not (args.get("venue") or "").strip():
+        return _invalid("venue", message_for("venue_required"))
+    try:
+        window = parse_window(args.get("since"), args.get("until"))
+    except InputError as exc:
+        return _invalid(exc.field, exc.message)
+    venue = get_venue(session=db.session, code=args["venue"])
+    if venue is None:
+        return api_error("venue_not_found", message_for("venue_not_found"), 404)
+    try:
+        rows = services.query_visits(session=db.session, venue=venue, since=window.since,
+                                     until=window.until, now=clock.now(),
+                                     actor=current_user._get_current_object(), channel="api")
+    except services.TracingError as exc:
+        return _invalid(exc.field or "until", message_for(exc.code), exc.code)
+    return jsonify({"venue": {"code": venue.code, "name": venue.name},
+                    "since": services.iso_local(window.since),
+                    "until": services.iso_local(window.until),
+                    "count": len(rows), "visits": [v.as_json() for v in rows]})

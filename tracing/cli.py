@@ -1,0 +1,200 @@
+"""Command line for tracers and administrators: `trace contacts`, `export visits`, `purge` and
+`visits import` (flask --app app …). Every query and export is audited as the OS user."""
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
+from flask_babel import force_locale
+
+from core.clock import now
+from core.db import db
+from core.services import get_venue
+from tracing import services
+from tracing.errors import message_for
+from tracing.exports import ExportError, ExportFile
+from tracing.parsing import (
+    DEFAULT_AFTER_MIN, DEFAULT_BEFORE_MIN, MAX_BUFFER_MIN, InputError, parse_window,
+)
+
+trace_cli = AppGroup("trace", help="Contact tracing.")
+export_cli = AppGroup("export", help="Exports (CSV, XLSX, PDF), audited.")
+visits_cli = AppGroup("visits", help="Visit lists.")
+
+TIME_HELP = ("ISO 8601 (2026-03-10T09:00+07:00); without an offset it is Việt Nam time; a bare "
+             "date is that whole local day")
+
+
+def bilingual(message) -> str:
+    """Vietnamese first, English after: the CLI has no language toggle."""
+    with force_locale("vi"):
+        vi = str(message)
+    with force_locale("en"):
+        en = str(message)
+    return vi if vi == en else f"{vi} / {en}"
+
+
+def cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return "cli"
+
+
+def _fail(message, field: str | None = None) -> click.ClickException:
+    prefix = f"{field}: " if field else ""
+    return click.ClickException(prefix + bilingual(message))
+
+
+def _window(since: str, until: str):
+    try:
+        return parse_window(since, until)
+    except InputError as exc:
+        raise _fail(exc.message, f"--{exc.field}") from None
+
+
+def _write(export: ExportFile, output: str) -> None:
+    """Copy the finished file out in chunks; never leave half a file behind."""
+    path = Path(output)
+    try:
+        with path.open("wb") as handle:
+            for chunk in export.chunks():
+                handle.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    finally:
+        export.close()
+
+
+@trace_cli.command("contacts")
+@click.option("--phone", help="The index case's phone number.")
+@click.option("--id-number", help="The index case's CCCD/CMND/passport number.")
+@click.option("--since", required=True, help=TIME_HELP)
+@click.option("--until", required=True, help=TIME_HELP)
+@click.option("--before-min", type=click.IntRange(0, MAX_BUFFER_MIN),
+              default=DEFAULT_BEFORE_MIN, show_default=True,
+              help="Buffer before the index case's check-in.")
+@click.option("--after-min", type=click.IntRange(0, MAX_BUFFER_MIN),
+              default=DEFAULT_AFTER_MIN, show_default=True,
+              help="Buffer after the index case's check-out.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "xlsx", "pdf"]),
+              default="json", show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file (needed for xlsx and pdf).")
+def trace_contacts(phone, id_number, since, until, before_min, after_min, fmt, output):
+    """Co-present visitors (with overlap minutes) and nearby rolling IDs of an index case."""
+    if bool(phone) == bool(id_number):
+        raise click.UsageError("give exactly one of --phone or --id-number")
+    if fmt in ("xlsx", "pdf") and not output:
+        raise click.UsageError(f"--format {fmt} needs -o FILE")
+    window = _window(since, until)
+    moment = now()
+    query = {"by": "phone" if phone else "id_number", "since": window.since.isoformat(),
+             "until": window.until.isoformat()}
+    with db.new_session() as session:
+        try:
+            index = services.resolve_index(session=session, phone=phone, id_number=id_number,
+                                           since=window.since, until=window.until, now=moment)
+            ids = [v.id for v in index]
+            if fmt == "json":
+                report = services.query_contacts(
+                    session=session, visit_ids=ids, before_min=before_min, after_min=after_min,
+                    now=moment, actor=cli_actor(), channel="cli", query=query,
+                    since=window.since, until=window.until)
+                text = json.dumps(report.as_json(), ensure_ascii=False, indent=2) + "\n"
+                if output:
+                    Path(output).write_text(text, encoding="utf-8")
+                else:
+                    click.echo(text, nl=False)
+                return
+            export = services.export_contacts(
+                session=session, visit_ids=ids, before_min=before_min, after_min=after_min,
+                fmt=fmt, now=moment, actor=cli_actor(), channel="cli", query=query,
+                since=window.since, until=window.until)
+        except services.TracingError as exc:
+            raise _fail(message_for(exc.code)) from None
+        except ExportError as exc:
+            raise _fail(message_for(exc.code)) from None
+    if output:
+        _write(export, output)
+        click.echo(f"{export.row_count} rows, sha256 {export.sha256} → {output}", err=True)
+    else:
+        stdout = click.get_binary_stream("stdout")
+        try:
+            for chunk in export.chunks():
+                stdout.write(chunk)
+            stdout.flush()
+        finally:
+            export.close()
+
+
+@export_cli.command("visits")
+@click.option("--venue", "venue_code", required=True, help="Venue code.")
+@click.option("--since", required=True, help=TIME_HELP)
+@click.option("--until", required=True, help=TIME_HELP)
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "pdf"]), required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), required=True)
+def export_visits(venue_code, since, until, fmt, output):
+    """Everyone at a venue during a time range, as a file."""
+    window = _window(since, until)
+    with db.new_session() as session:
+        venue = get_venue(session=session, code=venue_code)
+        if venue is None:
+            raise _fail(message_for("venue_not_found"), "--venue")
+        try:
+            export = services.export_visits(session=session, venue=venue, since=window.since,
+                                            until=window.until, fmt=fmt, now=now(),
+                                            actor=cli_actor(), channel="cli")
+        except ExportError as exc:
+            raise _fail(message_for(exc.code)) from None
+    _write(export, output)
+    click.echo(f"{export.row_count} rows, sha256 {export.sha256} → {output}")
+
+
+@click.command("purge")
+@click.option("--days", type=click.IntRange(min=1), default=None,
+              help="Keep this many days (default: KIOSK_RETENTION_DAYS).")
+@with_appcontext
+def purge(days):
+    """Hard-delete personal data older than the retention period (counts are kept)."""
+    days = days or current_app.config["RETENTION_DAYS"]
+    with db.new_session() as session:
+        result = services.purge_personal_data(session=session, now=now(), days=days,
+                                              actor=cli_actor())
+    click.echo(
+        f"purged data before {result.cutoff.isoformat()}: {result.visits} visits, "
+        f"{result.encounters} encounters, {result.declarations} declarations, "
+        f"{result.visitors} visitors; {result.days_folded} venue-days kept as counts"
+    )
+
+
+@visits_cli.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, readable=True))
+def visits_import(file):
+    """Import a paper sign-in list (CSV: venue_code,full_name,phone,id_number,checked_in_at,
+    checked_out_at; times in ISO 8601 with offset). A file with any bad row is refused whole."""
+    from tracing.importing import ImportRejected, import_visits
+
+    data = Path(file).read_bytes()
+    with db.new_session() as session:
+        try:
+            result = import_visits(session=session, data=data, now=now(),
+                                   retention_days=current_app.config["RETENTION_DAYS"],
+                                   actor=cli_actor(), channel="cli", filename=Path(file).name)
+        except ImportRejected as exc:
+            for problem in exc.problems:
+                where = f"line {problem.line}" + (f" ({problem.column})" if problem.column else "")
+                click.echo(f"{where}: {bilingual(problem.message)}", err=True)
+            raise click.ClickException(
+                f"{Path(file).name}: {len(exc.problems)} problem(s); nothing was imported"
+            ) from None
+    click.echo(f"imported {result.visits} visits ({result.new_visitors} new visitors), "
+               f"sha256 {result.sha256}")
+
+
+COMMANDS = (trace_cli, export_cli, visits_cli, purge)
