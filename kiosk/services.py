@@ -139,14 +139,13 @@ def open_visit(
     )
     session.add(visit)
     session.flush()
-    app_detected = False
     if visit.opened_by != OpenedBy.import_:  # a paper list is history: nobody is at the door
         # The strongest contact-tracing phone heard at the door just now ("Bluezone detected").
         app_detected = link_encounter_to_visit(
             session=session, visit_id=visit.id, venue_id=venue_id, kiosk_id=kiosk_id, now=now,
             commit=False) is not None
-    topic, event = visit_event(session=session, visit=visit, action="check_in")
-    events.publish_after_commit(session, topic, {**event, "app_detected": app_detected})
+        topic, event = visit_event(session=session, visit=visit, action="check_in")
+        events.publish_after_commit(session, topic, {**event, "app_detected": app_detected})
     _finish(session, commit)
     logger.info("visit %s opened (%s, %s)", visit.id, visit.opened_by, visit.status)
     return visit
@@ -162,7 +161,8 @@ def close_visit(
     visit.closed_by = ClosedBy(closed_by).value
     session.add(visit)
     session.flush()
-    _publish(session, visit, "check_out")
+    if visit.opened_by != OpenedBy.import_:
+        _publish(session, visit, "check_out")
     _finish(session, commit)
     logger.info("visit %s closed (%s)", visit.id, visit.closed_by)
     return visit

@@ -48,6 +48,16 @@ def test_a_rolled_back_check_in_is_never_shown(session, venue, make_visitor, str
     assert session.exec(select(Visit)).all() == []
 
 
+def test_imported_paper_lists_do_not_light_up_the_screen(session, venue, make_visitor, stream):
+    from kiosk.services import close_visit
+
+    visit = open_visit(session=session, visitor_id=make_visitor().id, venue_id=venue.id,
+                       now=T0 - timedelta(days=2), opened_by="import")
+    close_visit(session=session, visit=visit, now=T0 - timedelta(days=2, hours=-1),
+                closed_by="staff")
+    assert drain(stream) == []
+
+
 def test_staff_check_out(session, venue, make_visitor, make_visit, stream):
     visit = make_visit(visitor=make_visitor(), venue=venue, checked_in_at=T0)
     check_out_by_staff(session=session, visit_id=visit.id, venue_id=venue.id,
