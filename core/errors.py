@@ -49,6 +49,17 @@ def api_error(code: str, message, status: int, errors: dict | None = None, **ext
     return response
 
 
+def read_json_body():
+    """(body, None) for a JSON request, else (None, error response): 415 for another content
+    type, 400 for JSON that does not parse."""
+    if not request.is_json:
+        return None, api_error("unsupported_media_type", _HTTP_MESSAGES[415], 415)
+    body = request.get_json(silent=True)
+    if body is None:
+        return None, api_error("invalid_json", _HTTP_MESSAGES[400], 400)
+    return body, None
+
+
 def _is_api() -> bool:
     return request.path.startswith("/api/")
 

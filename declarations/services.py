@@ -11,20 +11,15 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.models import Venue
-from declarations.identity import display_name
 from declarations.messages import Problem, problem
 from declarations.models import Declaration, DeclarationSource, Visitor
 from declarations.rules import DEFAULT_RULES, TriageDecision, TriageRules, triage
 from declarations.schema import CleanDeclaration
 from declarations.tokens import KeyRing, TokenClaims, TokenError
-from kiosk.models import ClosedBy, OpenedBy, Visit, VisitStatus
-from kiosk.services import close_visit, current_visit, open_visit
+from kiosk.models import OpenedBy, Visit, VisitStatus
+from kiosk.services import current_visit, open_visit
 
 logger = logging.getLogger(__name__)
-
-# A second scan of the same code within this time is the same arrival (a visitor holding the
-# phone to the camera twice), not a check-out.
-RESCAN_CHECKOUT_AFTER = timedelta(seconds=60)
 
 _VISITOR_FIELDS = ("full_name", "name_folded", "birth_year", "gender", "nationality", "id_number",
                    "id_type", "phone_e164", "email", "province_code", "province_name", "ward_code",
@@ -275,46 +270,6 @@ def identify_token(*, session: Session, keyring: KeyRing, text: str, now: dateti
         raise TokenRejected("unknown_visitor")
     return TokenIdentity(claims, visitor, declaration,
                          is_fresh(declaration, now=now, fresh_for=fresh_for))
-
-
-@dataclass(frozen=True)
-class CheckinResult:
-    action: str  # "check_in" | "check_out" | "needs_confirmation"
-    status: str
-    visitor: Visitor
-    declaration: Declaration
-    visit: Visit | None
-
-    @property
-    def display_name(self) -> str:
-        return display_name(self.visitor.full_name)
-
-
-def check_in_with_token(*, session: Session, keyring: KeyRing, venue: Venue, text: str,
-                        now: datetime, max_age: timedelta | None, fresh_for: timedelta,
-                        kiosk_id: int | None = None) -> CheckinResult:
-    """A personal QR shown at the door: check in (fresh declaration), check out (already in, and
-    not a repeat of the same scan), or ask to re-confirm a stale declaration (nothing stored).
-
-    The kiosk's own check-in service (every code type: token, CCCD, national QR) is meant to call
-    `identify_token` and own this decision; this function is the token path until it does."""
-    identity = identify_token(session=session, keyring=keyring, text=text, now=now,
-                              max_age=max_age, fresh_for=fresh_for)
-    visitor, declaration = identity.visitor, identity.declaration
-    visit = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
-    if visit is not None:
-        if now - visit.checked_in_at < RESCAN_CHECKOUT_AFTER:
-            return CheckinResult("check_in", visit.status, visitor, declaration, visit)
-        close_visit(session=session, visit=visit, now=now, closed_by=ClosedBy.scan)
-        logger.info("visit %s checked out by personal QR", visit.id)
-        return CheckinResult("check_out", visit.status, visitor, declaration, visit)
-    if not identity.fresh:
-        return CheckinResult("needs_confirmation", declaration.status, visitor, declaration, None)
-    visit = open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
-                       opened_by=OpenedBy.scan, kiosk_id=kiosk_id,
-                       declaration_id=declaration.id, status=declaration.status)
-    logger.info("visit %s checked in by personal QR (declaration %s)", visit.id, declaration.id)
-    return CheckinResult("check_in", visit.status, visitor, declaration, visit)
 
 
 def dependants_of(*, session: Session, visitor_id: int) -> list[Visitor]:

@@ -30,7 +30,7 @@ from core import clock
 from core.audit import record_audit
 from core.auth import roles_required
 from core.db import db
-from core.errors import api_error
+from core.errors import api_error, read_json_body
 from core.models import Role, Venue
 from declarations import admin_units
 from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts, consent_version
@@ -49,16 +49,14 @@ from declarations.rules import rules_from_config
 from declarations.schema import form_to_mapping, validate_declaration
 from declarations.services import (
     DeclarationError,
-    TokenRejected,
     check_in_declared,
-    check_in_with_token,
     dependants_of,
     is_fresh,
     latest_declaration,
     reconfirm_declaration,
     submit_declaration,
 )
-from declarations.tokens import TokenError, load_keyring, looks_like_token
+from declarations.tokens import TokenError, load_keyring
 from declarations.venue_links import normalise_venue_code, verify_venue_signature
 from kiosk.models import OpenedBy, Visit
 
@@ -83,8 +81,7 @@ def _setup(state):
     # cross-site without CORS), so it needs no CSRF token; the phone form keeps it.
     csrf = app.extensions.get("csrf")
     if csrf is not None:
-        for view in (api_submit, api_checkin):
-            csrf.exempt(view)
+        csrf.exempt(api_submit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -418,16 +415,6 @@ def qr_image(token: str, kind: str):
 _VALIDATION_MESSAGE = _l("Some fields need attention.")
 
 
-def _json_body():
-    if not request.is_json:
-        return None, api_error("unsupported_media_type",
-                               _l("This content type is not supported."), 415)
-    body = request.get_json(silent=True)
-    if body is None:
-        return None, api_error("invalid_json", _l("The request could not be understood."), 400)
-    return body, None
-
-
 @bp.get("/api/v1/admin-units/provinces")
 def api_provinces():
     response = jsonify({
@@ -456,7 +443,7 @@ def api_wards(code: str):
 
 @bp.post("/api/v1/declarations")
 def api_submit():
-    body, error = _json_body()
+    body, error = read_json_body()
     if error is not None:
         return error
     lang = body.get("lang") if isinstance(body, dict) else None
@@ -499,43 +486,6 @@ def _problem(code: str):
     from declarations.messages import problem
 
     return problem(code)
-
-
-@bp.post("/api/v1/checkins")
-def api_checkin():
-    body, error = _json_body()
-    if error is not None:
-        return error
-    if not isinstance(body, dict):
-        return api_error("validation_failed", _VALIDATION_MESSAGE, 422,
-                         {"body": _problem("body_not_object")})
-    errors = {}
-    venue = _active_venue(body["venue_code"]) if isinstance(body.get("venue_code"), str) else None
-    if venue is None:
-        errors["venue_code"] = _problem("venue_unknown")
-    payload = body.get("payload")
-    if not isinstance(payload, str) or not payload.strip() or len(payload) > MAX_PAYLOAD:
-        errors["payload"] = _problem("unsupported_code")
-    if errors:
-        return api_error("validation_failed", _VALIDATION_MESSAGE, 422, errors)
-    if not looks_like_token(payload):
-        # CCCD and national QR check-ins belong to the kiosk's code registry.
-        return api_error("unsupported_code", _problem("unsupported_code"), 422,
-                         {"payload": _problem("unsupported_code")})
-    try:
-        result = check_in_with_token(
-            session=db.session, keyring=keyring(), venue=venue, text=payload, now=clock.now(),
-            max_age=_token_max_age(), fresh_for=_fresh_for())
-    except TokenRejected as exc:
-        return api_error(f"token_{exc.reason}", exc.problem, 422, {"payload": exc.problem})
-    return jsonify({
-        "visit_id": result.visit.id if result.visit else None,
-        "action": result.action,
-        "status": result.status,
-        "visitor": {"display_name": result.display_name},
-        "declaration_id": result.declaration.id,
-        "declared_at": result.declaration.submitted_at.isoformat(),
-    })
 
 
 @bp.get("/api/v1/declarations/<int:declaration_id>")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import glob
 import logging
-import os
 import queue
 import re
 import sys

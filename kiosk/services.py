@@ -25,7 +25,7 @@ from declarations.rules import DEFAULT_RULES, TriageRules, triage
 from declarations.tokens import KeyRing
 from kiosk import events
 from kiosk.answers import HealthAnswers, validate_health_answers
-from kiosk.codes import CCCD, NATIONAL_QR, TOKEN, VENUE, parse_code
+from kiosk.codes import CCCD, NATIONAL_QR, TOKEN, TOKEN_PREFIX, VENUE, parse_code
 from kiosk.models import ClosedBy, OpenedBy, Visit, VisitStatus
 from kiosk.stays import ScanAction, StayRules, auto_checkout_at, decide_scan
 
@@ -419,9 +419,12 @@ def handle_scan(
             result = _scan_identity(session=session, now=now, venue=venue, code=code,
                                     settings=settings, kiosk_id=kiosk_id)
         elif code.kind == VENUE:
-            raise ScanError("venue_code_scanned", code.hint)
+            raise ScanError("venue_code_scanned", code.hint, field="payload")
+        elif code.text.startswith(TOKEN_PREFIX):
+            # Our prefix but not our shape: a damaged or hand-typed personal code.
+            raise ScanError("token_malformed", problem("token_malformed"), field="payload")
         else:
-            raise ScanError("unknown_code", MESSAGES["unknown_code"])
+            raise ScanError("unknown_code", MESSAGES["unknown_code"], field="payload")
     except ScanError as exc:
         session.rollback()
         logger.info("scan at venue %s refused: %s (%s)", venue.id, exc.code, code.kind)
@@ -450,7 +453,7 @@ def _visitor_from_token(*, session: Session, text: str, now: datetime,
                                max_age=settings.token_max_age,
                                fresh_for=timedelta(hours=settings.rules.fresh_hours))
     except TokenRejected as exc:
-        raise ScanError(f"token_{exc.reason}", exc.problem) from None
+        raise ScanError(f"token_{exc.reason}", exc.problem, field="payload") from None
     return found.visitor
 
 

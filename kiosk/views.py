@@ -30,7 +30,7 @@ from flask_login import current_user
 from core import clock
 from core.auth import roles_required
 from core.db import db
-from core.errors import api_error
+from core.errors import api_error, read_json_body
 from core.models import Role, Venue
 from core.services import get_venue
 from declarations import admin_units
@@ -390,6 +390,26 @@ def _scan(venue_code, payload):
     return jsonify(result.as_json())
 
 
+@bp.post("/api/v1/checkins")
+@scan_caller_required
+def api_checkins():
+    """`{venue_code, payload}` where payload is any scanned text: the same path as the camera."""
+    data, error = read_json_body()
+    if error is not None:
+        return error
+    if not isinstance(data, dict):
+        return api_error("body_not_object", _l("The request body must be a JSON object."), 422)
+    venue_code, payload = data.get("venue_code"), data.get("payload")
+    errors = {}
+    if not isinstance(venue_code, str) or not venue_code.strip():
+        errors["venue_code"] = _l("Give the venue code.")
+    if not isinstance(payload, str) or not payload.strip():
+        errors["payload"] = _l("Give the scanned text as payload.")
+    if errors:
+        return api_error("invalid_request", _l("Some fields need attention."), 422, errors)
+    return _scan(venue_code, payload)
+
+
 @bp.post("/api/v1/scan")
 @scan_caller_required
 def api_scan():
@@ -452,7 +472,7 @@ def _exempt_api_from_form_csrf(state) -> None:
     """The API checks the CSRF header itself for browser callers (kiosk/access.py); bearer-token
     scripts have no form token to send."""
     csrf = state.app.extensions["csrf"]
-    for view in (api_scan, api_confirm):
+    for view in (api_checkins, api_scan, api_confirm):
         csrf.exempt(f"{__name__}.{view.__name__}")
 
 

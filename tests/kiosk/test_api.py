@@ -101,9 +101,9 @@ def test_bearer_scripts_need_no_csrf_header(client, clock, venue, token, bearer)
     ("venue_code", "payload", "code", "fields"),
     [
         ("NOPE", "x", "unknown_venue", ["venue_code"]),
-        ("HQ", "KB1.garbage", "token_truncated", []),
-        ("HQ", "WIFI:S:Cafe;;", "unknown_code", []),
-        ("HQ", "https://kiosk.test/v/HQ?k=abcdefghijklmnop", "venue_code_scanned", []),
+        ("HQ", "KB1.garbage", "token_truncated", ["payload"]),
+        ("HQ", "WIFI:S:Cafe;;", "unknown_code", ["payload"]),
+        ("HQ", "https://kiosk.test/v/HQ?k=abcdefghijklmnop", "venue_code_scanned", ["payload"]),
     ],
 )
 def test_bad_scans_get_a_bilingual_422_and_change_nothing(client, venue, session, venue_code,
