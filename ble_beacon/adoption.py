@@ -3,15 +3,14 @@ contact-tracing phone was detected, and the bars of its chart. Pure; the service
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 
-# The provincial adoption tables count by calendar day in Việt Nam.
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from tracing.retention import local_day
+
 # The admin page shows two weeks unless asked otherwise: one incubation period.
 DEFAULT_DAYS = 14
 # A report longer than this is refused: the page and the CSV stay readable (about a year).
@@ -58,50 +57,6 @@ def check_range(since: date, until: date) -> None:
         raise ReportError("until_before_since")
     if (until - since).days + 1 > MAX_DAYS:
         raise ReportError("range_too_long")
-
-
-def local_day(moment: datetime, tz: ZoneInfo = LOCAL_TZ) -> date:
-    return moment.astimezone(tz).date()
-
-
-def day_bounds(first: date, last: date, tz: ZoneInfo = LOCAL_TZ) -> tuple[datetime, datetime]:
-    """[start of `first`, start of the day after `last`) in local time, as aware datetimes."""
-    return (datetime.combine(first, time(0), tz),
-            datetime.combine(last + timedelta(days=1), time(0), tz))
-
-
-@dataclass(frozen=True)
-class VisitRow:
-    venue_id: int
-    visitor_id: Hashable
-    checked_in_at: datetime
-    app_detected: bool  # a contact-tracing phone was linked to this visit
-
-
-@dataclass
-class DayCounts:
-    visits: int = 0
-    visitors: int = 0
-    visitors_with_app: int = 0
-
-
-def fold_daily(rows: Iterable[VisitRow], tz: ZoneInfo = LOCAL_TZ) -> dict[tuple[int, date],
-                                                                            DayCounts]:
-    """A visit belongs to the local day it started; a visitor counts once per venue and day, and
-    counts as "with app" when any of their visits that day had a phone linked."""
-    people: dict[tuple[int, date], set] = defaultdict(set)
-    with_app: dict[tuple[int, date], set] = defaultdict(set)
-    counts: dict[tuple[int, date], DayCounts] = defaultdict(DayCounts)
-    for row in rows:
-        key = (row.venue_id, local_day(row.checked_in_at, tz))
-        counts[key].visits += 1
-        people[key].add(row.visitor_id)
-        if row.app_detected:
-            with_app[key].add(row.visitor_id)
-    for key, day in counts.items():
-        day.visitors = len(people[key])
-        day.visitors_with_app = len(with_app.get(key, ()))
-    return dict(counts)
 
 
 @dataclass(frozen=True)

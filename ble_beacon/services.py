@@ -17,8 +17,7 @@ from ble_beacon.aggregation import Encounter as Sighting
 from ble_beacon.aggregation import NEAR_RSSI, proximity_bucket
 from ble_beacon.models import Encounter
 from core.models import Venue
-from kiosk.models import Visit
-from tracing.models import DailyVenueStat
+from tracing.services import daily_counts
 
 logger = logging.getLogger(__name__)
 
@@ -186,29 +185,12 @@ def adoption_report(*, session: Session, since: date, until: date,
     venues = {v.id: v for v in session.exec(query)}
     if venue_codes is not None and not venues:
         raise ReportError("unknown_venue")
-    start, end = adoption.day_bounds(since, until)
-    counts: dict[tuple[int, date], adoption.DayCounts] = {}
-    venue_ids = sorted(venues)
-    linked = sa.exists().where(Encounter.visit_id == Visit.id)
-    for chunk in _chunks(venue_ids):
-        rows = session.exec(
-            select(Visit.venue_id, Visit.visitor_id, Visit.checked_in_at, linked)
-            .where(Visit.venue_id.in_(chunk), Visit.checked_in_at >= start,
-                   Visit.checked_in_at < end)
-        )
-        counts.update(adoption.fold_daily(
-            adoption.VisitRow(venue_id, visitor_id, checked_in_at, bool(app))
-            for venue_id, visitor_id, checked_in_at, app in rows))
-        for stat in session.exec(select(DailyVenueStat).where(
-                DailyVenueStat.venue_id.in_(chunk), DailyVenueStat.day >= since,
-                DailyVenueStat.day <= until)):
-            day = counts.setdefault((stat.venue_id, stat.day), adoption.DayCounts())
-            day.visits += stat.visits
-            day.visitors += stat.visitors
-            day.visitors_with_app += stat.visitors_with_app
+    # One definition of the daily counts, live and purged days alike (tracing owns it).
+    counts = daily_counts(session=session, venue_ids=list(venues), since_day=since,
+                          until_day=until)
     report_rows = [
         adoption.AdoptionRow(venues[venue_id].code, venues[venue_id].name, venues[venue_id].unit,
-                             day, c.visits, c.visitors, c.visitors_with_app)
+                             day, c["visits"], c["visitors"], c["visitors_with_app"])
         for (venue_id, day), c in sorted(counts.items(),
                                          key=lambda item: (venues[item[0][0]].code, item[0][1]))
     ]
