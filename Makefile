@@ -79,9 +79,9 @@ messages: $(VENV)/.run-deps
 	  [ $$pkg = core ] && paths="$$paths templates/base.html"; \
 	  $(BIN)/pybabel extract -F babel.cfg --no-location -k lazy_gettext -k _l -o /tmp/khaibao-$$pkg.pot $$paths && \
 	  if [ -f $$pkg/translations/vi/LC_MESSAGES/messages.po ]; then \
-	    $(BIN)/pybabel update --no-fuzzy-matching -i /tmp/khaibao-$$pkg.pot -d $$pkg/translations -l vi; \
+	    $(BIN)/pybabel update --no-fuzzy-matching --ignore-pot-creation-date -w 100 -i /tmp/khaibao-$$pkg.pot -d $$pkg/translations -l vi; \
 	  elif [ $$(grep -c '^msgid "' /tmp/khaibao-$$pkg.pot) -gt 1 ]; then \
-	    $(BIN)/pybabel init -i /tmp/khaibao-$$pkg.pot -d $$pkg/translations -l vi; fi; \
+	    $(BIN)/pybabel init -w 100 -i /tmp/khaibao-$$pkg.pot -d $$pkg/translations -l vi; fi; \
 	  rm -f /tmp/khaibao-$$pkg.pot; \
 	done
 
