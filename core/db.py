@@ -74,29 +74,93 @@ def normalise_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _sqlite_pragmas(dbapi_connection, connection_record):
-    cursor = dbapi_connection.cursor()
-    # WAL lets the web threads read while the camera/BLE workers write; synchronous=FULL makes an
-    # acknowledged commit survive power loss; busy_timeout turns lock contention into waiting.
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
+# How long a SQLite writer waits for another one's lock (settings.DATABASE_BUSY_TIMEOUT_S).
+DEFAULT_BUSY_TIMEOUT_S = 10.0
+# /healthz asks for the write lock for this long at most: enough to see "busy", never a stall.
+PROBE_BUSY_TIMEOUT_MS = 200
 
 
-def create_engine_for_url(url: str, *, pool_size: int = 10) -> Engine:
+def _sqlite_pragmas(busy_timeout_s: float):
+    busy_ms = max(0, int(busy_timeout_s * 1000))
+
+    def on_connect(dbapi_connection, connection_record):
+        cursor = dbapi_connection.cursor()
+        # WAL lets the web threads read while the camera/BLE workers write; synchronous=FULL makes
+        # an acknowledged commit survive power loss; busy_timeout turns lock contention into
+        # waiting, up to a bound after which the caller gets a clear "busy, try again".
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.close()
+
+    return on_connect
+
+
+def create_engine_for_url(url: str, *, pool_size: int = 10,
+                          busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Engine:
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": 10},
+            connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
             pool_size=pool_size,
             max_overflow=20,
         )
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        sa.event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         return engine
     return sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+
+
+# --- Database faults: a locked database, a full disk, a lost server --------------------------
+# Codes of the faults a caller can do something about (wait, free space, call someone); anything
+# else stays an unexpected error.
+DATABASE_BUSY = "database_busy"
+STORAGE_FULL = "storage_full"
+STORAGE_ERROR = "storage_error"
+DATABASE_UNAVAILABLE = "database_unavailable"
+
+_SQLITE_FAULTS = (
+    ("database is locked", DATABASE_BUSY),
+    ("database table is locked", DATABASE_BUSY),
+    ("database or disk is full", STORAGE_FULL),
+    ("disk i/o error", STORAGE_ERROR),
+    ("unable to open database file", DATABASE_UNAVAILABLE),
+)
+# PostgreSQL SQLSTATEs (class 08 = connection exceptions, handled by prefix).
+_POSTGRES_FAULTS = {
+    "53100": STORAGE_FULL,          # disk_full
+    "55P03": DATABASE_BUSY,         # lock_not_available
+    "40P01": DATABASE_BUSY,         # deadlock_detected
+    "57P01": DATABASE_UNAVAILABLE,  # admin_shutdown
+    "57P02": DATABASE_UNAVAILABLE,  # crash_shutdown
+    "57P03": DATABASE_UNAVAILABLE,  # cannot_connect_now
+}
+
+
+def database_fault(exc: BaseException) -> str | None:
+    """The fault code of a database error the caller can wait out or report, else None.
+    Looks at the driver's error, never at SQL text or parameters (they may hold personal data)."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return None
+    orig = exc.orig
+    module = type(orig).__module__ if orig is not None else ""
+    if module.startswith("sqlite3"):
+        message = str(orig).lower()
+        for needle, code in _SQLITE_FAULTS:
+            if needle in message:
+                return code
+        return None
+    if module.startswith("psycopg"):
+        state = getattr(orig, "sqlstate", None)
+        if state is None or state.startswith("08"):
+            # No SQLSTATE: the connection failed or broke before the server could answer.
+            return DATABASE_UNAVAILABLE if isinstance(exc, (sa.exc.OperationalError,
+                                                            sa.exc.InterfaceError)) else None
+        return _POSTGRES_FAULTS.get(state)
+    if exc.connection_invalidated:
+        return DATABASE_UNAVAILABLE
+    return None
 
 
 class Database:
@@ -105,7 +169,8 @@ class Database:
 
     def init_app(self, app: Flask) -> None:
         url = app.config["DATABASE_URL"]
-        app.extensions["db"] = _State(url)
+        app.extensions["db"] = _State(
+            url, busy_timeout_s=app.config.get("DATABASE_BUSY_TIMEOUT_S", DEFAULT_BUSY_TIMEOUT_S))
         app.teardown_appcontext(self._teardown)
 
     @staticmethod
@@ -139,19 +204,71 @@ class Database:
     def dispose(self, app: Flask | None = None) -> None:
         self._state(app).dispose()
 
+    def note_fault(self, code: str, app: Flask | None = None) -> None:
+        """A write failed with `code` (database_fault): /healthz says so until a commit works."""
+        self._state(app).fault = code
+
+    def health(self, app: Flask | None = None) -> str:
+        """ok | busy (another writer holds the lock) | error: <fault or error type>."""
+        state = self._state(app)
+        try:
+            with state.engine.connect() as connection:
+                connection.execute(sa.text("SELECT 1")).scalar_one()
+                if connection.dialect.name == "sqlite" and not _sqlite_can_write(connection):
+                    return "busy"
+        except Exception as exc:  # an unreachable database is a state to report, not a crash
+            code = database_fault(exc)
+            logger.warning("health check: database %s", code or type(exc).__name__)
+            if code == DATABASE_BUSY:
+                return "busy"
+            return f"error: {code or type(exc).__name__}"
+        fault = state.fault
+        if fault == DATABASE_BUSY:  # the probe just took the lock: that fault is over
+            state.fault = fault = None
+        return f"error: {fault}" if fault else "ok"
+
+
+def _sqlite_can_write(connection: sa.Connection) -> bool:
+    """Take the write lock for a moment (and give it back at once): False when another
+    connection holds it for longer than the probe waits. Readers are never blocked in WAL mode,
+    so a plain SELECT would call a locked database healthy."""
+    raw = connection.connection.dbapi_connection
+    cursor = raw.cursor()
+    (busy_ms,) = cursor.execute("PRAGMA busy_timeout").fetchone()
+    cursor.execute(f"PRAGMA busy_timeout={min(busy_ms, PROBE_BUSY_TIMEOUT_MS)}")
+    try:
+        cursor.execute("BEGIN IMMEDIATE")
+    except raw.OperationalError as exc:
+        if "locked" in str(exc).lower():
+            return False
+        raise
+    else:
+        cursor.execute("ROLLBACK")
+    finally:
+        cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        cursor.close()
+    return True
+
 
 class _State:
     """Lazily creates the engine: building the app never opens a connection."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S):
         self.url = normalise_database_url(url)
+        self.busy_timeout_s = busy_timeout_s
+        self.fault: str | None = None  # the last write fault, until a commit succeeds
         self._engine: Engine | None = None
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = create_engine_for_url(self.url)
+            engine = create_engine_for_url(self.url, busy_timeout_s=self.busy_timeout_s)
+            sa.event.listen(engine, "commit", self._committed)
+            self._engine = engine
         return self._engine
+
+    def _committed(self, connection) -> None:
+        self.fault = None
 
     def dispose(self) -> None:
         if self._engine is not None:

@@ -3,12 +3,17 @@ stack trace); pages get a short bilingual page."""
 from __future__ import annotations
 
 import logging
+import math
 
-from flask import Flask, jsonify, render_template, request
+import sqlalchemy as sa
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import force_locale, get_locale
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+
+from core.db import (DATABASE_BUSY, DATABASE_UNAVAILABLE, STORAGE_ERROR, STORAGE_FULL,
+                     database_fault, db)
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +88,38 @@ def _csrf_error(exc: CSRFError):
     return render_template("core/error.html", status=400, message=message), 400
 
 
+# Faults of the database itself (core.db.database_fault): nothing was saved, the caller is told
+# why and when to try again. Always a 503: the request was fine, the server could not keep it.
+_DATABASE_MESSAGES = {
+    DATABASE_BUSY: _l("The database is busy. Nothing was saved: please try again in a moment."),
+    STORAGE_FULL: _l("The kiosk's storage is full. Nothing was saved: please tell reception."),
+    STORAGE_ERROR: _l("The kiosk could not write to its storage. Nothing was saved: please tell "
+                      "reception."),
+    DATABASE_UNAVAILABLE: _l("The database cannot be reached. Nothing was saved: please try "
+                             "again shortly."),
+}
+
+
+def _database_error(exc: sa.exc.DBAPIError):
+    code = database_fault(exc)
+    if code is None:
+        return _unexpected(exc)
+    # The error text may quote SQL parameters (personal data): log the fault and the route only.
+    logger.warning("database fault %s on %s %s", code, request.method, request.url_rule)
+    db.note_fault(code)
+    # Waiting out a lock takes about the busy timeout; space or a server takes longer.
+    retry_s = (math.ceil(current_app.config.get("DATABASE_BUSY_TIMEOUT_S", 1))
+               if code == DATABASE_BUSY else 30)
+    message = _DATABASE_MESSAGES[code]
+    if _is_api():
+        response = api_error(code, message, 503)
+    else:
+        response = current_app.make_response(
+            (render_template("core/error.html", status=503, message=message), 503))
+    response.headers["Retry-After"] = str(max(1, retry_s))
+    return response
+
+
 def _unexpected(exc: Exception):
     if isinstance(exc, HTTPException):
         return _http_error(exc)
@@ -95,4 +132,5 @@ def _unexpected(exc: Exception):
 def init_app(app: Flask) -> None:
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(sa.exc.DBAPIError, _database_error)
     app.register_error_handler(Exception, _unexpected)

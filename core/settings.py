@@ -15,6 +15,9 @@ ENV_PREFIX = "KIOSK"
 class Defaults:
     # Database: None means a SQLite file in instance/ (the kiosk works with no network).
     DATABASE_URL: str | None = None
+    # SQLite: a write waits this long for another writer's lock, then the caller gets a clear
+    # "busy, try again" (503) instead of hanging; 10 s rides out any normal burst at a door.
+    DATABASE_BUSY_TIMEOUT_S = 10.0
     # Venue code this kiosk serves; `make run` seeds a DEMO venue so a new install shows something.
     VENUE = "DEMO"
     # Base URL that visitors' phones can reach; None means the server's own address.
@@ -139,6 +142,13 @@ def _finalise(app: Flask) -> None:
             raise ConfigError(f"KIOSK_{key} must be a whole number, got {config[key]!r}") from None
         if config[key] < minimum:
             raise ConfigError(f"KIOSK_{key} must be at least {minimum}")
+    try:
+        config["DATABASE_BUSY_TIMEOUT_S"] = float(config["DATABASE_BUSY_TIMEOUT_S"])
+    except (TypeError, ValueError):
+        raise ConfigError("KIOSK_DATABASE_BUSY_TIMEOUT_S must be a number of seconds, got "
+                          f"{config['DATABASE_BUSY_TIMEOUT_S']!r}") from None
+    if not 0 < config["DATABASE_BUSY_TIMEOUT_S"] <= 600:
+        raise ConfigError("KIOSK_DATABASE_BUSY_TIMEOUT_S must be between 0 and 600 seconds")
     config["VENUE"] = str(config["VENUE"]).strip().upper()
     config["BLE"] = str(config["BLE"]).strip()
     if config["BLE"].lower() in ("auto", "off"):
