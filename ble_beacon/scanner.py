@@ -348,6 +348,13 @@ class BleScanner:
                 outcome = "error"
             finally:
                 await self._stop_scanner(scanner)
+            if outcome != "stopping":
+                # The adapter went away (or wedged): write what it heard now rather than at the
+                # next tick, so a fault that turns into a restart or a power cut loses nothing.
+                try:
+                    await self._flush()
+                except Exception:
+                    logger.exception("BLE encounter flush after a scanner fault failed")
             if outcome == "watchdog":
                 self._status = replace(self._status, restarts=self._status.restarts + 1)
                 logger.warning("BLE scanner silent for %.0f s on %s; restarting it",

@@ -1,0 +1,157 @@
+"""Hardware that vanishes while the kiosk runs: the network camera stream drops and comes back,
+the Bluetooth adapter is pulled out and plugged back. The screen and /healthz say so in both
+languages, the workers keep retrying, work resumes on its own, and nothing already taken is lost.
+
+Real parts only: OpenCV reading an MJPEG stream from a local HTTP camera, bleak over the mock
+bluetoothd on a private D-Bus, the real check-in and encounter writers on the test database."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from sqlmodel import select
+
+from ble_beacon.models import Encounter
+from ble_beacon.worker import build_scanner
+from core.db import db
+from kiosk.camera import CameraWorker, parse_source
+from kiosk.models import Visit
+from kiosk.runtime import CAMERA_EXTENSION, CameraCheckIn
+from tests.ble_beacon import phones
+from tests.ble_beacon.conftest import bluez, mock_bluez, mock_bluez_session  # noqa: F401
+from tests.ble_beacon.mockbluez import wait_for
+from tests.conftest import T0
+from tests.hardening.faults_support import seed_visitors, staff_token, wait_until
+from tests.kiosk.test_camera import MjpegCamera
+
+# Production behaviour with test-sized pauses (the product's defaults are seconds).
+CAMERA_BACKOFF = {"backoff_initial_s": 0.05, "backoff_max_s": 0.5, "poll_s": 0.05}
+
+
+@pytest.fixture
+def hq(make_venue, app):
+    app.config["VENUE"] = "HQ"
+    return make_venue(code="HQ", name="Trụ sở chính")
+
+
+def screen(client, lang: str = "vi") -> str:
+    client.get(f"/lang/{lang}")
+    return client.get("/kiosk").get_data(as_text=True)
+
+
+def components(client) -> dict:
+    return client.get("/healthz").get_json()["components"]
+
+
+def visits_of(app) -> dict[int, int]:
+    """{visitor id: visit id} of every visit in the database."""
+    with db.new_session(app) as session:
+        return {v.visitor_id: v.id for v in session.exec(select(Visit))}
+
+
+# --- the camera ---------------------------------------------------------------------------
+
+@pytest.fixture
+def door_camera():
+    camera = MjpegCamera("WIFI:S:Cafe;;")  # nobody at the door yet: some other code in view
+    camera.start()
+    yield camera
+    camera.stop()
+
+
+def test_camera_stream_vanishes_and_comes_back(app, client, session, clock, hq, door_camera):
+    first, second, walk_in = seed_visitors(app, session, 3, now=T0)
+    token = staff_token(session, now=T0)
+    # What `kiosk run` builds (runtime.build_camera / build_checkin), with short pauses.
+    camera = CameraWorker(parse_source(door_camera.url), decoder=app.config["DECODER"],
+                          **CAMERA_BACKOFF)
+    app.extensions[CAMERA_EXTENSION] = camera
+    manager = app.extensions["workers"]
+    manager.add(camera)
+    manager.add(CameraCheckIn(app, camera))
+    manager.start()
+    try:
+        wait_until(lambda: components(client)["camera"] == "ok")
+        door_camera.show(first.token)
+        wait_until(lambda: first.visitor_id in visits_of(app))
+
+        door_camera.stop()  # the camera's cable is pulled
+        wait_until(lambda: components(client)["camera"] == "reconnecting")
+        page = screen(client)
+        assert "Camera bị mất kết nối. Đang kết nối lại…" in page
+        assert "đang kết nối lại…" in page
+        assert "The camera was disconnected. Reconnecting…" in screen(client, "en")
+        assert client.get("/healthz").status_code == 200  # the door still works without it
+        # Meanwhile the receptionist checks someone in by hand: the door keeps working.
+        manual = client.post("/api/v1/checkins", json={"venue_code": "HQ",
+                                                       "payload": walk_in.token},
+                             headers={"Authorization": f"Bearer {token}"})
+        assert manual.status_code == 200 and manual.get_json()["action"] == "check_in"
+        # While the camera is away the worker keeps trying (with backoff): still reconnecting,
+        # neither given up ("off") nor broken ("error").
+        assert components(client)["camera"] == "reconnecting"
+
+        door_camera.show(second.token)  # the next visitor is at the door…
+        door_camera.start()             # …when the cable is plugged back in
+        wait_until(lambda: second.visitor_id in visits_of(app), timeout=40)
+        assert components(client)["camera"] == "ok"
+        assert "Camera đã sẵn sàng" in screen(client)
+    finally:
+        manager.stop()
+    visits = visits_of(app)
+    assert set(visits) == {first.visitor_id, second.visitor_id, walk_in.visitor_id}
+    with db.new_session(app) as fresh:
+        opened = {v.visitor_id: v.opened_by for v in fresh.exec(select(Visit))}
+    assert opened[first.visitor_id] == opened[second.visitor_id] == "scan"
+
+
+# --- the Bluetooth adapter --------------------------------------------------------------------
+
+def encounters_of(app) -> dict[str, int]:
+    """{rolling id: row count} in the database."""
+    with db.new_session(app) as session:
+        found: dict[str, int] = {}
+        for row in session.exec(select(Encounter)):
+            found[row.rolling_id] = found.get(row.rolling_id, 0) + 1
+        return found
+
+
+@pytest.mark.asyncio
+async def test_bluetooth_adapter_vanishes_and_comes_back(app, client, clock, hq, bluez):
+    app.config["BLE"] = "auto"
+    scanner = build_scanner(app)  # what `kiosk run` starts: the scanner and its DB writer
+    # Quick health checks and retries; batches only on the hour, so what reaches the database
+    # before the adapter comes back got there because of the fault, not a timer.
+    scanner.config = replace(scanner.config, health_interval_s=0.05, flush_interval_s=3600,
+                             retry_min_s=0.05, retry_max_s=0.2, start_backoff_s=0.02)
+    app.extensions["workers"].add(scanner)
+    scanner.start()
+    try:
+        await wait_for(lambda: components(client)["ble"] == "ok", 15, "scanner ok")
+        before = phones.bluezone_id(clock.now()).hex()
+        await bluez.add_phone("5E:11:22:33:44:01", rssi=-60, **phones.bluezone_android(clock.now()))
+        await wait_for(lambda: scanner.recorded >= 1, 15, "phone heard")
+        assert encounters_of(app) == {}  # heard, not yet written
+
+        await bluez.remove_adapter()  # the USB dongle is pulled out
+        await wait_for(lambda: components(client)["ble"] == "absent", 15, "adapter gone")
+        # What was heard before is in the database while the adapter is away.
+        await wait_for(lambda: encounters_of(app).get(before) == 1, 15, "flushed")
+        page = screen(client)
+        assert "Không tìm thấy bộ thu Bluetooth. Hãy cắm bộ thu vào; ki-ốt sẽ tiếp tục thử lại." \
+            in page
+        assert "chưa kết nối" in page
+        assert "No Bluetooth adapter found. Plug one in; the kiosk keeps trying." in screen(
+            client, "en")
+        assert client.get("/healthz").status_code == 200  # check-ins go on without Bluetooth
+
+        await bluez.add_adapter()  # plugged back in
+        await wait_for(lambda: components(client)["ble"] == "ok", 15, "adapter back")
+        clock.advance(minutes=20)  # a later visitor, whose phone has another rolling ID
+        after = phones.bluezone_id(clock.now()).hex()
+        assert after != before
+        await bluez.add_phone("6A:99:88:77:66:05", rssi=-61, **phones.bluezone_android(clock.now()))
+        await wait_for(lambda: scanner.recorded >= 2, 15, "heard after the fault")
+    finally:
+        scanner.stop()  # writes the rest
+    assert encounters_of(app) == {before: 1, after: 1}
