@@ -18,8 +18,8 @@ from kiosk.camera import CameraWorker, parse_source
 from kiosk.models import Visit
 from kiosk.runtime import CAMERA_EXTENSION, CameraCheckIn
 from tests.ble_beacon import phones
-from tests.ble_beacon.conftest import bluez, mock_bluez, mock_bluez_session  # noqa: F401
-from tests.ble_beacon.mockbluez import wait_for
+from tests.ble_beacon.conftest import mock_bluez, mock_bluez_session  # noqa: F401
+from tests.ble_beacon.mockbluez import BLUEZ_MOCK_IFACE, device_props
 from tests.conftest import T0
 from tests.hardening.faults_support import seed_visitors, staff_token, wait_until
 from tests.kiosk.test_camera import MjpegCamera
@@ -116,8 +116,29 @@ def encounters_of(app) -> dict[str, int]:
         return found
 
 
-@pytest.mark.asyncio
-async def test_bluetooth_adapter_vanishes_and_comes_back(app, client, clock, hq, bluez):
+class Radio:
+    """The mock bluetoothd's controls, called synchronously (this test runs no event loop of its
+    own: a browser test earlier in the run may have left one in the main thread)."""
+
+    def __init__(self, mock, adapter: str = "hci0"):
+        self.mock = mock
+        self.adapter = adapter
+
+    def add_phone(self, address: str, **props) -> str:
+        (path,) = self.mock.call_sync("/", BLUEZ_MOCK_IFACE, "AddBLEDevice", "ssa{sv}",
+                                      [self.adapter, address, device_props(**props)])
+        return path
+
+    def remove_adapter(self) -> None:
+        self.mock.call_sync("/", BLUEZ_MOCK_IFACE, "RemoveAdapterWithDevices", "s",
+                            [self.adapter])
+
+    def add_adapter(self) -> None:
+        self.mock.call_sync("/", BLUEZ_MOCK_IFACE, "AddAdapter", "ss", [self.adapter, "kiosk"])
+
+
+def test_bluetooth_adapter_vanishes_and_comes_back(app, client, clock, hq, mock_bluez):  # noqa: F811
+    radio = Radio(mock_bluez.mock)
     app.config["BLE"] = "auto"
     scanner = build_scanner(app)  # what `kiosk run` starts: the scanner and its DB writer
     # Quick health checks and retries; batches only on the hour, so what reaches the database
@@ -127,16 +148,16 @@ async def test_bluetooth_adapter_vanishes_and_comes_back(app, client, clock, hq,
     app.extensions["workers"].add(scanner)
     scanner.start()
     try:
-        await wait_for(lambda: components(client)["ble"] == "ok", 15, "scanner ok")
+        wait_until(lambda: components(client)["ble"] == "ok")
         before = phones.bluezone_id(clock.now()).hex()
-        await bluez.add_phone("5E:11:22:33:44:01", rssi=-60, **phones.bluezone_android(clock.now()))
-        await wait_for(lambda: scanner.recorded >= 1, 15, "phone heard")
+        radio.add_phone("5E:11:22:33:44:01", rssi=-60, **phones.bluezone_android(clock.now()))
+        wait_until(lambda: scanner.recorded >= 1)
         assert encounters_of(app) == {}  # heard, not yet written
 
-        await bluez.remove_adapter()  # the USB dongle is pulled out
-        await wait_for(lambda: components(client)["ble"] == "absent", 15, "adapter gone")
+        radio.remove_adapter()  # the USB dongle is pulled out
+        wait_until(lambda: components(client)["ble"] == "absent")
         # What was heard before is in the database while the adapter is away.
-        await wait_for(lambda: encounters_of(app).get(before) == 1, 15, "flushed")
+        wait_until(lambda: encounters_of(app).get(before) == 1)
         page = screen(client)
         assert "Không tìm thấy bộ thu Bluetooth. Hãy cắm bộ thu vào; ki-ốt sẽ tiếp tục thử lại." \
             in page
@@ -145,13 +166,13 @@ async def test_bluetooth_adapter_vanishes_and_comes_back(app, client, clock, hq,
             client, "en")
         assert client.get("/healthz").status_code == 200  # check-ins go on without Bluetooth
 
-        await bluez.add_adapter()  # plugged back in
-        await wait_for(lambda: components(client)["ble"] == "ok", 15, "adapter back")
+        radio.add_adapter()  # plugged back in
+        wait_until(lambda: components(client)["ble"] == "ok")
         clock.advance(minutes=20)  # a later visitor, whose phone has another rolling ID
         after = phones.bluezone_id(clock.now()).hex()
         assert after != before
-        await bluez.add_phone("6A:99:88:77:66:05", rssi=-61, **phones.bluezone_android(clock.now()))
-        await wait_for(lambda: scanner.recorded >= 2, 15, "heard after the fault")
+        radio.add_phone("6A:99:88:77:66:05", rssi=-61, **phones.bluezone_android(clock.now()))
+        wait_until(lambda: scanner.recorded >= 2)
     finally:
         scanner.stop()  # writes the rest
     assert encounters_of(app) == {before: 1, after: 1}
