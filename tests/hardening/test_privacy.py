@@ -163,3 +163,121 @@ def test_each_declaration_keeps_the_consent_text_version_it_was_given(
     stored = session.execute(select(Declaration.consent_text_version)
                              .order_by(Declaration.id)).scalars().all()
     assert stored == versions
+
+
+# --- "show me / delete my data", with an administrator ------------------------------------------
+
+def _audit(session):
+    from core.models import AuditEvent
+
+    session.expire_all()
+    return session.execute(select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
+
+
+def _no_personal_data(event) -> None:
+    text = json.dumps([event.actor, event.action, event.target_type, event.target_id,
+                       event.details], ensure_ascii=False, default=str)
+    assert not [n for n in needles() if n and n in text], text
+
+
+@pytest.fixture
+def declared(client, venue):
+    return client.post("/api/v1/declarations", json=declaration_body(**API_PERSON)).get_json()
+
+
+def test_only_administrators_see_a_visitors_data(client, make_user, login, declared):
+    for role in ("receptionist", "tracer"):
+        other = client.application.test_client()
+        user = make_user(role)
+        other.post("/login", data={"username": user.username, "password": "correct horse battery"})
+        assert other.get("/tracing/privacy", query_string={"phone": API_PERSON["phone"]}
+                         ).status_code == 403
+        assert other.post(f"/tracing/privacy/{declared['visitor_id']}/delete",
+                          data={"confirm": "yes"}).status_code == 403
+    assert client.get("/tracing/privacy").status_code == 302  # anonymous: sign in first
+
+
+def test_show_copy_revoke_and_delete_a_visitors_data(client, session, venue, clock, make_user,
+                                                     login, declared):
+    from tests.hardening.conftest import counts
+
+    login(make_user("admin"))
+    clock.advance(minutes=30)
+    assert client.post("/api/v1/checkins", json={
+        "venue_code": "HQ", "payload": declared["token"]}).get_json()["action"] == "check_out"
+
+    # Show: found by phone (any spelling) and by ID number; everything stored is on the page.
+    for query in ({"phone": "+84 938 271 645"}, {"id_number": API_PERSON["id_number"]}):
+        page = client.get("/tracing/privacy", query_string=query)
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        for shown in ("Phùng Thị Xuân Quỳnh", "079185004321", "+84938271645",
+                      "quynh.phung@example.vn", "Số 27 Ngõ Huyện Khôn", "Đà Nẵng và Huế",
+                      "cough", "HQ"):
+            assert shown in html, shown
+        declaration = session.get(Declaration, declared["declaration_id"])
+        assert declaration.consent_text_version in html
+        assert "Dữ liệu của khách" in html  # Vietnamese page
+    views = [e for e in _audit(session) if e.action == "privacy.view"]
+    assert len(views) == 2 and {e.target_id for e in views} == {str(declared["visitor_id"])}
+    # Copy: a download with the whole record.
+    copy = client.get(f"/tracing/privacy/{declared['visitor_id']}.json")
+    record = json.loads(copy.get_data(as_text=True))
+    assert record["visitor"]["full_name"] == "Phùng Thị Xuân Quỳnh"
+    assert record["declarations"][0]["consent_text_version"] == declaration.consent_text_version
+    assert len(record["visits"]) == 1 and record["visits"][0]["checked_out_at"]
+    assert "attachment" in copy.headers["Content-Disposition"]
+
+    # Revoke: the personal QR stops working at the door.
+    client.post(f"/tracing/privacy/{declared['visitor_id']}/revoke")
+    clock.advance(minutes=5)
+    refused = client.post("/api/v1/checkins", json={"venue_code": "HQ",
+                                                    "payload": declared["token"]})
+    assert refused.get_json()["code"] == "token_revoked"
+
+    # Delete: not without the confirmation box; then everything personal is gone.
+    client.post(f"/tracing/privacy/{declared['visitor_id']}/delete")
+    assert counts(session) == (1, 1, 1)
+    done = client.post(f"/tracing/privacy/{declared['visitor_id']}/delete",
+                       data={"confirm": "yes"}, follow_redirects=True)
+    assert "Đã xoá" in done.get_data(as_text=True)
+    assert counts(session) == (0, 0, 0)
+    again = client.get("/tracing/privacy", query_string={"phone": API_PERSON["phone"]})
+    assert "Phùng" not in again.get_data(as_text=True)
+    assert again.status_code == 200
+
+    events = _audit(session)
+    assert [e.action for e in events if e.action.startswith("privacy.")] == [
+        "privacy.view", "privacy.view", "privacy.copy", "privacy.revoke", "privacy.delete"]
+    delete = next(e for e in events if e.action == "privacy.delete")
+    assert delete.details == {"visits": 1, "declarations": 1, "dependants": 0}
+    for event in events:
+        _no_personal_data(event)
+    from core.audit import verify_chain
+
+    assert verify_chain(session=session).ok
+
+
+@pytest.mark.parametrize("app_config", [{"WTF_CSRF_ENABLED": True}])
+def test_deleting_needs_the_forms_csrf_token(client, session, make_user, login, declared,
+                                             app_config):
+    from tests.hardening.conftest import counts
+
+    user = make_user("admin")
+    page = client.get("/login").get_data(as_text=True)
+    import re
+
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    client.post("/login", data={"username": user.username, "password": "correct horse battery",
+                                "csrf_token": token})
+    response = client.post(f"/tracing/privacy/{declared['visitor_id']}/delete",
+                           data={"confirm": "yes"})
+    assert response.status_code == 400
+    assert counts(session) == (1, 1, 1)
+    html = client.get("/tracing/privacy", query_string={"phone": API_PERSON["phone"]}
+                      ).get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    response = client.post(f"/tracing/privacy/{declared['visitor_id']}/delete",
+                           data={"confirm": "yes", "csrf_token": token})
+    assert response.status_code == 302
+    assert counts(session) == (0, 0, 0)
