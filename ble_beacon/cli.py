@@ -39,6 +39,7 @@ RECORD_ERRORS = {
     "invalid_datetime": _l("Not an ISO 8601 date and time."),
     "datetime_without_offset": _l("The time must carry a UTC offset (for example +07:00)."),
     "line_too_long": _l("The line is too long."),
+    "not_utf8": _l("The line is not UTF-8 text."),
 }
 
 
@@ -72,6 +73,16 @@ def bounded_lines(stream: IO[str], limit: int = MAX_LINE_CHARS) -> Iterable[str 
         yield line
 
 
+def _is_utf8(line: str) -> bool:
+    """Input is read with surrogateescape, so bytes that are not UTF-8 reach us as lone
+    surrogates: one bad line is reported, the rest still runs."""
+    try:
+        line.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_lines(lines: Iterable[str | None], out: IO[str], *,
                 now: datetime | None = None) -> int:
     """One JSON line out per non-blank line in. Returns the number of malformed input lines."""
@@ -82,6 +93,8 @@ def parse_lines(lines: Iterable[str | None], out: IO[str], *,
         try:
             if line is None or len(line) > MAX_LINE_CHARS:
                 raise RecordError("line_too_long")
+            if not _is_utf8(line):
+                raise RecordError("not_utf8")
             record = AdvertisementRecord.from_json_line(line)
         except RecordError as exc:
             errors += 1
@@ -104,7 +117,7 @@ def beacon() -> None:
 
 
 @beacon.command("parse")
-@click.option("--input", "input_file", type=click.File("r", encoding="utf-8"), default="-",
+@click.option("--input", "input_file", type=click.File("r", encoding="utf-8", errors="surrogateescape"), default="-",
               show_default=True, help="JSON lines file ('-' reads standard input).")
 def parse_command(input_file: IO[str]) -> None:
     """Read advertisement records as JSON lines and print one JSON line each.

@@ -97,8 +97,25 @@ def _sqlite_pragmas(busy_timeout_s: float):
     return on_connect
 
 
+class _NoResultRows(logging.Filter):
+    """SQLAlchemy's DEBUG logging prints every fetched row: names, ID numbers, answers. Someone
+    turning SQL logging on to debug a kiosk must not copy personal data into its log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith("Row "))
+
+
+def _keep_personal_data_out_of_sql_logs() -> None:
+    engine_logger = logging.getLogger("sqlalchemy.engine.Engine")
+    if not any(isinstance(f, _NoResultRows) for f in engine_logger.filters):
+        engine_logger.addFilter(_NoResultRows())
+
+
 def create_engine_for_url(url: str, *, pool_size: int = 10,
                           busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Engine:
+    # hide_parameters: statement parameters are personal data; keep them out of SQL logs and of
+    # the text of database errors (which end up in logger.exception).
+    _keep_personal_data_out_of_sql_logs()
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
@@ -106,10 +123,12 @@ def create_engine_for_url(url: str, *, pool_size: int = 10,
             connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
             pool_size=pool_size,
             max_overflow=20,
+            hide_parameters=True,
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         return engine
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
+                            hide_parameters=True)
 
 
 # --- Database faults: a locked database, a full disk, a lost server --------------------------

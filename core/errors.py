@@ -69,16 +69,29 @@ def _is_api() -> bool:
     return request.path.startswith("/api/")
 
 
+# Codes the API gives for some statuses instead of the HTTP reason phrase.
+_API_CODES = {429: "rate_limited"}
+
+
+def error_page(status: int, message):
+    """A short error page: the message in the visitor's language, then in the other one (a
+    visitor at the door may not have chosen the right language yet)."""
+    lang = str(get_locale() or "vi")
+    other = "en" if lang == "vi" else "vi"
+    return render_template("core/error.html", status=status, message=_render(message, lang),
+                           message_other=_render(message, other), other_lang=other), status
+
+
 def _http_error(exc: HTTPException):
     status = exc.code or 500
     message = _HTTP_MESSAGES.get(status, exc.description or exc.name)
     if _is_api():
-        code = exc.name.lower().replace(" ", "_")
+        code = _API_CODES.get(status) or exc.name.lower().replace(" ", "_")
         response = api_error(code, message, status)
         if status == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
         return response
-    return render_template("core/error.html", status=status, message=message), status
+    return error_page(status, message)
 
 
 def _csrf_error(exc: CSRFError):

@@ -87,12 +87,23 @@ class Defaults:
     # Rate limits ("N per minute"): sign-in attempts per client address and per account.
     LOGIN_RATE_LIMIT = "10 per minute"
     LOGIN_ACCOUNT_RATE_LIMIT = "20 per hour"
+    # Public writes (declarations, the declaration form, scans, check-ins) per client address:
+    # a venue's guest Wi-Fi or a carrier NAT puts a whole queue behind one address, so allow a
+    # shift change (~2 a second) while holding a script to that. The door's own screen and
+    # signed-in/bearer staff are exempt (core/security.py trusted_caller).
+    PUBLIC_RATE_LIMIT = "120 per minute"
+    # The same writes per venue, for every caller: a busy door at shift change (hundreds within
+    # minutes, several doors and screens) must pass; a flood aimed at one venue must not.
+    VENUE_RATE_LIMIT = "600 per minute"
     # Limits are counted in process memory (one kiosk process); a central server with several
     # workers points this at Redis or Memcached (redis://host:6379) to share the counts.
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     # Uploads are camera frames or CSV lists; anything larger is refused outright.
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024
+    # An uploaded frame is refused above this many pixels before it is decoded: 25 MP admits any
+    # phone photo, while a small PNG claiming 40000x40000 would need gigabytes once unpacked.
+    IMAGE_MAX_PIXELS = 25_000_000
 
 
 VALID_DECODERS = ("zxing", "zbar")
@@ -135,7 +146,8 @@ def _finalise(app: Flask) -> None:
                          ("TOKEN_MAX_AGE_DAYS", 1),
                          ("MIN_STAY_MIN", 0), ("REPEAT_SCAN_S", 0), ("MAX_STAY_MIN", 1),
                          ("AUTO_CHECKOUT_INTERVAL_S", 1), ("CONFIRM_TTL_S", 10),
-                         ("EVENTS_HEARTBEAT_S", 1), ("SCREEN_IDLE_S", 5)):
+                         ("EVENTS_HEARTBEAT_S", 1), ("SCREEN_IDLE_S", 5),
+                         ("IMAGE_MAX_PIXELS", 1)):
         try:
             config[key] = int(config[key])
         except (TypeError, ValueError):

@@ -30,6 +30,7 @@ from core import clock
 from core.audit import record_audit
 from core.auth import roles_required
 from core.db import db
+from core.security import public_limits
 from core.errors import api_error, read_json_body
 from core.models import Role, Venue
 from declarations import admin_units
@@ -218,11 +219,22 @@ def _address_from(visitor: Visitor) -> dict:
 # ---------------------------------------------------------------------------------------------
 # The phone pages
 
+_INVALID_LINK = (_l("This venue link is not valid"),
+                 _l("Please scan the QR code at the entrance again, or ask reception."))
+
+
 def _invalid_link():
-    return render_template("declarations/invalid_link.html"), 404
+    """In both languages: whoever holds a bad link has not chosen a language yet."""
+    lang = _lang()
+    other = "en" if lang == "vi" else "vi"
+    with force_locale(other):
+        other_texts = [str(text) for text in _INVALID_LINK]
+    return render_template("declarations/invalid_link.html", other_lang=other,
+                           other_texts=other_texts), 404
 
 
 @bp.route("/v/<code>", methods=["GET", "POST"])
+@public_limits()
 def new(code: str):
     """The page a venue QR opens: the declaration form (or, for a returning phone, "anything
     changed since …?")."""
@@ -269,6 +281,7 @@ def new(code: str):
 
 
 @bp.post("/v/<code>/again")
+@public_limits()
 def returning(code: str):
     """The returning phone's one tap: check in with a fresh declaration, or re-confirm a stale
     one ("nothing has changed")."""
@@ -339,6 +352,7 @@ def done(declaration_id: int):
 
 
 @bp.route("/d/<int:declaration_id>/add", methods=["GET", "POST"])
+@public_limits(per_venue=False)  # only a phone that has just declared can reach it
 def add_dependant(declaration_id: int):
     """"Add another person": a child or relative without a phone, declared by this visitor."""
     declaration = db.session.get(Declaration, declaration_id)
@@ -442,6 +456,7 @@ def api_wards(code: str):
 
 
 @bp.post("/api/v1/declarations")
+@public_limits()
 def api_submit():
     body, error = read_json_body()
     if error is not None:

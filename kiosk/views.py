@@ -31,6 +31,7 @@ from core import clock
 from core.auth import roles_required
 from core.db import db
 from core.errors import api_error, read_json_body
+from core.security import public_limits
 from core.models import Role, Venue
 from core.services import get_venue
 from declarations import admin_units
@@ -52,7 +53,7 @@ from declarations.venue_links import build_venue_url
 from kiosk import events, runtime, services
 from kiosk.access import DESK_ROLES, scan_caller_required, screen_required
 from kiosk.codes import HINTS, VENUE, parse_code
-from kiosk.decoding import ImageError, decode_image_bytes, make_decoder
+from kiosk.decoding import MAX_IMAGE_BYTES, ImageError, decode_image_bytes, make_decoder
 from kiosk.models import OpenedBy
 from kiosk.poster import PosterError, PosterVenue, render_poster
 
@@ -390,7 +391,17 @@ def _scan(venue_code, payload):
     return jsonify(result.as_json())
 
 
+def _decoded(response) -> bool:
+    """A browser-camera frame without a code is the idle screen polling, not a check-in: it does
+    not spend the venue's budget (the per-client limit still applies to other callers)."""
+    if response.status_code != 422:
+        return True
+    body = response.get_json(silent=True)
+    return not (isinstance(body, dict) and body.get("code") == "no_code_found")
+
+
 @bp.post("/api/v1/checkins")
+@public_limits()
 @scan_caller_required
 def api_checkins():
     """`{venue_code, payload}` where payload is any scanned text: the same path as the camera."""
@@ -411,6 +422,7 @@ def api_checkins():
 
 
 @bp.post("/api/v1/scan")
+@public_limits(venue_deduct_when=_decoded)
 @scan_caller_required
 def api_scan():
     """Multipart `image` + `venue_code`: decode the image, then as /api/v1/checkins."""
@@ -425,7 +437,9 @@ def api_scan():
         return api_error("invalid_request", _l("Some fields need attention."), 422, errors)
     try:
         detections = decode_image_bytes(
-            upload.read(), decoder=_decoder(current_app.config["DECODER"]))
+            upload.read(), decoder=_decoder(current_app.config["DECODER"]),
+            max_bytes=current_app.config["MAX_CONTENT_LENGTH"] or MAX_IMAGE_BYTES,
+            max_pixels=current_app.config["IMAGE_MAX_PIXELS"])
     except ImageError as exc:
         return api_error(exc.code, exc.message, 422, {"image": exc.message})
     if not detections:
@@ -438,6 +452,7 @@ def api_scan():
 
 
 @bp.post("/api/v1/checkins/confirm")
+@public_limits(per_venue=False)  # the ticket names the visit; the scan that asked was counted
 @scan_caller_required
 def api_confirm():
     """The touchscreen's answer to a `needs_confirmation`: `{ticket, changed: false}` ("nothing

@@ -68,6 +68,9 @@ def app(database_url, tmp_path, app_config):
             "PUBLIC_URL": "http://kiosk.test",
             "CAMERA_SOURCE": "none",
             "BLE": "off",
+            # Abuse limits out of the way of functional tests; tests/hardening sets its own.
+            "PUBLIC_RATE_LIMIT": "100000 per hour",
+            "VENUE_RATE_LIMIT": "100000 per hour",
             **app_config,
         }
     )

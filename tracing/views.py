@@ -2,13 +2,15 @@
 visit lists; paper-list import; the administrator's audit log. Tracers and admins only."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from flask import (
-    Blueprint, Response, current_app, flash, redirect, render_template, request,
+    Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
     stream_with_context, url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import select
 
@@ -237,3 +239,91 @@ def audit():
     check = verify_chain(session=db.session) if request.args.get("verify") else None
     return render_template("tracing/audit.html", events=events, check=check,
                            page=AUDIT_PAGE)
+
+
+# ---------------------------------------------------------------------------------------------
+# "Show me / delete my data": an administrator helps a visitor at reception (tracing/privacy.py)
+
+PRIVACY_ERRORS = {
+    "bad_phone": _l("That is not a phone number."),
+    "query_required": _l("Give a phone number or an ID number."),
+}
+
+
+def _privacy_visitor(visitor_id: int):
+    from declarations.models import Visitor
+
+    visitor = db.session.get(Visitor, visitor_id)
+    if visitor is None or visitor.declarant_id is not None:
+        abort(404)
+    return visitor
+
+
+@bp.get("/privacy")
+@roles_required(Role.admin)
+def privacy():
+    """Find the person by phone or ID number; each record shown is audited as viewed."""
+    from tracing import privacy as rights
+
+    phone = (request.args.get("phone") or "").strip()
+    id_number = (request.args.get("id_number") or "").strip()
+    records, error = [], None
+    if phone or id_number or "search" in request.args:
+        try:
+            found = rights.find_visitors(session=db.session, phone=phone, id_number=id_number)
+        except rights.PrivacyError as exc:
+            error = PRIVACY_ERRORS[exc.code]
+        else:
+            for visitor in found:
+                records.append(rights.visitor_record(session=db.session, visitor=visitor))
+                rights.audit_view(session=db.session, visitor=visitor, actor=_actor(),
+                                  now=clock.now())
+    status = 422 if error else 200
+    return render_template("tracing/privacy.html", records=records, error=error, phone=phone,
+                           id_number=id_number, searched=bool(phone or id_number)), status
+
+
+@bp.get("/privacy/<int:visitor_id>.json")
+@roles_required(Role.admin)
+def privacy_download(visitor_id: int):
+    """The record as a file the visitor can take away (a copy, as the law requires)."""
+    from tracing import privacy as rights
+
+    visitor = _privacy_visitor(visitor_id)
+    record = rights.visitor_record(session=db.session, visitor=visitor)
+    body = json.dumps(record.as_json(), ensure_ascii=False, indent=2)
+    rights.audit_view(session=db.session, visitor=visitor, actor=_actor(), now=clock.now(),
+                      action="privacy.copy")
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="khaibao-du-lieu-{visitor_id}.json"'})
+
+
+@bp.post("/privacy/<int:visitor_id>/revoke")
+@roles_required(Role.admin)
+def privacy_revoke(visitor_id: int):
+    from tracing import privacy as rights
+
+    visitor = _privacy_visitor(visitor_id)
+    key = visitor.id_number
+    rights.revoke_codes(session=db.session, visitor=visitor, actor=_actor(), now=clock.now())
+    flash(_("Every personal QR code of this person no longer works."), "success")
+    query = {"id_number": key} if key else {"phone": visitor.phone_e164 or ""}
+    return redirect(url_for("tracing.privacy", **query))
+
+
+@bp.post("/privacy/<int:visitor_id>/delete")
+@roles_required(Role.admin)
+def privacy_delete(visitor_id: int):
+    from tracing import privacy as rights
+
+    visitor = _privacy_visitor(visitor_id)
+    if request.form.get("confirm") != "yes":
+        flash(_("Tick the box to confirm the deletion."), "error")
+        query = {"id_number": visitor.id_number} if visitor.id_number else {
+            "phone": visitor.phone_e164 or ""}
+        return redirect(url_for("tracing.privacy", **query))
+    counts = rights.erase_visitor(session=db.session, visitor=visitor, actor=_actor(),
+                                  now=clock.now())
+    flash(_("Deleted: the person, %(declarations)d declarations and %(visits)d visits.",
+            declarations=counts["declarations"], visits=counts["visits"]), "success")
+    return redirect(url_for("tracing.privacy"))
