@@ -265,7 +265,8 @@ def run(quick: bool) -> list[dict]:
            f"{sizes['encounters']:,} encounters, {sizes['visitors']:,} visitors, generated in a "
            f"scratch PostgreSQL database (Alembic schema); resolve_index + query_contacts (the "
            f"service behind GET /api/v1/contacts, audit write included) for {sizes['cases']} "
-           f"random index cases by phone over {WINDOW_DAYS} days, before 0 / after 30 min")
+           f"random index cases by phone over {WINDOW_DAYS} days, before 0 / after 30 min, data in "
+           f"cache (one untimed pass first), process warmed up by 10 other cases")
     try:
         with scratch_postgres("contacts") as url:
             now = datetime.now(UTC).replace(microsecond=0)
@@ -275,6 +276,9 @@ def run(quick: bool) -> list[dict]:
             generate_s = time.perf_counter() - started
             phones = index_cases(url, sizes, now)
             warm, phones = phones[:10], phones[10:]
+            # One untimed pass reads the cases' pages into the cache, so that neither the
+            # service nor the floor is timed on a cold cache right after the bulk load.
+            time_floor(url, phones, now)
             service = time_service(url, phones, now, warm)
             floor = time_floor(url, phones, now)
     except Exception as exc:
@@ -301,8 +305,12 @@ def run(quick: bool) -> list[dict]:
                     f"floor at the median"),
         met=met, data=data,
         miss=None if met else (
-            f"p99 {p99:.1f} ms against a raw SQL floor of {f99:.1f} ms: the time goes to "
-            f"per-visit queries and ORM objects in Python, not to the database"))]
+            f"p99 {p99:.1f} ms (median {p50:.1f} ms) against {f99:.1f} ms (median {f50:.1f} ms) "
+            f"for the same rows in raw SQL: the database part is small; the rest is Python per "
+            f"row (row fetch and time-zone conversion of ~{data['median_contacts'] + data['median_devices']:,.0f} "
+            f"rows, interval matching, the JSON answer) plus the audit commit, on 2 cores shared "
+            f"with the load of other jobs. Doing the overlap and device grouping in SQL (returning "
+            f"only the final rows) or a less loaded machine would reach it"))]
 
 
 if __name__ == "__main__":

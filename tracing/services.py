@@ -233,12 +233,15 @@ def resolve_index(*, session: Session, phone: str | None = None, id_number: str 
 
 # Columns the visit lists and the contact query read: plain rows, no ORM objects (a venue list
 # may be 100,000 rows, a busy venue gives a contact query hundreds).
-_VISIT_COLUMNS = (Visit.id, Visit.venue_id, Visit.visitor_id, Visit.checked_in_at,
-                  Visit.checked_out_at, Visit.opened_by, Visit.closed_by, Visit.status,
-                  Visitor.full_name, Visitor.phone_e164, Visitor.id_number, Visitor.id_type)
-_ENCOUNTER_COLUMNS = (Encounter.id, Encounter.venue_id, Encounter.protocol, Encounter.rolling_id,
-                      Encounter.first_seen_at, Encounter.last_seen_at, Encounter.rssi_max,
-                      Encounter.count, Encounter.visit_id)
+_V, _P, _E = Visit.__table__.c, Visitor.__table__.c, Encounter.__table__.c
+_VISIT_COLUMNS = (_V.id, _V.venue_id, _V.visitor_id, _V.checked_in_at, _V.checked_out_at,
+                  _V.opened_by, _V.closed_by, _V.status,
+                  _P.full_name, _P.phone_e164, _P.id_number, _P.id_type)
+_ENCOUNTER_COLUMNS = (_E.id, _E.venue_id, _E.protocol, _E.rolling_id, _E.first_seen_at,
+                      _E.last_seen_at, _E.rssi_max, _E.count, _E.visit_id)
+# Table columns, not the models' attributes: the statements stay Core (no ORM compile or
+# loading step for rows that become plain tuples anyway).
+_VISITS_WITH_PEOPLE = Visit.__table__.join(Visitor.__table__, _P.id == _V.visitor_id)
 # Windows per statement: each gives 3 (visits) or 2 (encounters) SELECTs of a UNION ALL, well
 # under SQLite's 500 compound terms.
 _WINDOWS_PER_QUERY = 100
@@ -269,18 +272,17 @@ def _overlapping(session: Session, venue_id: int, start: datetime, end: datetime
     after it, and visits that started before it and are still open. The caller applies the exact
     rule (effective end, half-open intervals) to this superset.
     """
-    base = (sa.select(*_VISIT_COLUMNS).join_from(Visit, Visitor, Visitor.id == Visit.visitor_id)
-            .where(Visit.venue_id == venue_id))
-    earlier_closed = base.where(Visit.checked_in_at < start, Visit.checked_out_at >= start)
-    earlier_open = base.where(Visit.checked_in_at < start, Visit.checked_out_at.is_(None))
-    inside = base.where(Visit.checked_in_at >= start, Visit.checked_in_at <= end)
+    base = sa.select(*_VISIT_COLUMNS).select_from(_VISITS_WITH_PEOPLE).where(_V.venue_id == venue_id)
+    earlier_closed = base.where(_V.checked_in_at < start, _V.checked_out_at >= start)
+    earlier_open = base.where(_V.checked_in_at < start, _V.checked_out_at.is_(None))
+    inside = base.where(_V.checked_in_at >= start, _V.checked_in_at <= end)
     # Visits under way at `start` are few (they span an instant): read them whole and sort here,
     # which leaves each database free to pick the index that suits the range best.
     spanning = [*session.execute(earlier_closed), *session.execute(earlier_open)]
     spanning.sort(key=lambda row: (row[3], row[0]))
     yield from spanning
     options = {"yield_per": _YIELD} if stream else {}
-    result = session.execute(inside.order_by(Visit.checked_in_at, Visit.id)
+    result = session.execute(inside.order_by(_V.checked_in_at, _V.id)
                              .execution_options(**options))
     try:
         yield from result
@@ -412,12 +414,11 @@ def _overlapping_rows(session: Session, windows: Sequence[tuple[int, datetime, d
     for first in range(0, len(windows), _WINDOWS_PER_QUERY):
         parts = []
         for venue_id, start, end in windows[first:first + _WINDOWS_PER_QUERY]:
-            base = (sa.select(*_VISIT_COLUMNS).join_from(Visit, Visitor,
-                                                         Visitor.id == Visit.visitor_id)
-                    .where(Visit.venue_id == venue_id))
-            parts += [base.where(Visit.checked_in_at < start, Visit.checked_out_at >= start),
-                      base.where(Visit.checked_in_at < start, Visit.checked_out_at.is_(None)),
-                      base.where(Visit.checked_in_at >= start, Visit.checked_in_at <= end)]
+            base = (sa.select(*_VISIT_COLUMNS).select_from(_VISITS_WITH_PEOPLE)
+                    .where(_V.venue_id == venue_id))
+            parts += [base.where(_V.checked_in_at < start, _V.checked_out_at >= start),
+                      base.where(_V.checked_in_at < start, _V.checked_out_at.is_(None)),
+                      base.where(_V.checked_in_at >= start, _V.checked_in_at <= end)]
         yield from session.execute(sa.union_all(*parts))
 
 
@@ -428,11 +429,9 @@ def _heard_rows(session: Session, windows: Sequence[tuple[int, datetime, datetim
     for first in range(0, len(windows), _WINDOWS_PER_QUERY):
         parts = []
         for venue_id, start, end in windows[first:first + _WINDOWS_PER_QUERY]:
-            base = sa.select(*_ENCOUNTER_COLUMNS).where(Encounter.venue_id == venue_id)
-            parts += [base.where(Encounter.first_seen_at < start,
-                                 Encounter.last_seen_at >= start),
-                      base.where(Encounter.first_seen_at >= start,
-                                 Encounter.first_seen_at <= end)]
+            base = sa.select(*_ENCOUNTER_COLUMNS).where(_E.venue_id == venue_id)
+            parts += [base.where(_E.first_seen_at < start, _E.last_seen_at >= start),
+                      base.where(_E.first_seen_at >= start, _E.first_seen_at <= end)]
         yield from session.execute(sa.union_all(*parts))
 
 
