@@ -117,6 +117,7 @@ def link_encounter_to_visit(
     still_heard_s: int = LINK_STILL_HEARD_S,
     min_rssi: int = LINK_MIN_RSSI,
     commit: bool = True,
+    new_visit: bool = False,
 ) -> Encounter | None:
     """Link the strongest unlinked phone first heard around the scan to the visit.
 
@@ -127,9 +128,10 @@ def link_encounter_to_visit(
     check-ins racing for the same phone cannot both get it. Returns the linked encounter or None.
     With commit=False the caller commits (one unit of work with the check-in).
     """
-    already = session.exec(select(Encounter).where(Encounter.visit_id == visit_id)).first()
-    if already is not None:
-        return already
+    if not new_visit:  # a visit made just now has no phone linked yet: no need to look
+        already = session.exec(select(Encounter).where(Encounter.visit_id == visit_id)).first()
+        if already is not None:
+            return already
     conditions = [
         Encounter.venue_id == venue_id,
         Encounter.visit_id.is_(None),

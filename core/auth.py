@@ -49,14 +49,12 @@ def _load_user_from_bearer(req) -> User | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    row = db.session.exec(
-        select(ApiToken).where(
+    # One query for the token and its user: every bearer request pays for it.
+    user = db.session.exec(
+        select(User).join(ApiToken, ApiToken.user_id == User.id).where(
             ApiToken.token_sha256 == token_sha256(token.strip()), ApiToken.revoked_at.is_(None)
         )
     ).first()
-    if row is None:
-        return None
-    user = db.session.get(User, row.user_id)
     if user is None or not user.is_active:
         return None
     request.environ["khaibao.auth"] = "bearer"

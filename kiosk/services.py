@@ -143,7 +143,7 @@ def open_visit(
         # The strongest contact-tracing phone heard at the door just now ("Bluezone detected").
         app_detected = link_encounter_to_visit(
             session=session, visit_id=visit.id, venue_id=venue_id, kiosk_id=kiosk_id, now=now,
-            commit=False) is not None
+            commit=False, new_visit=True) is not None
         topic, event = visit_event(session=session, visit=visit, action="check_in")
         events.publish_after_commit(session, topic, {**event, "app_detected": app_detected})
     _finish(session, commit)
@@ -402,12 +402,15 @@ def handle_scan(
     payload: str | bytes,
     settings: ScanSettings,
     kiosk_id: int | None = None,
+    venue: Venue | None = None,
 ) -> ScanResult:
     """What a scanned payload does at `venue_code`: check in, check out (when inside and the
     minimum stay has passed), the same answer again (a duplicate scan), or a question for the
     touchscreen (stale declaration; ID card). Raises ScanError for anything that checks nobody
-    in or out; the screens hear of every outcome."""
-    venue = _scan_venue(session=session, venue_code=venue_code)
+    in or out; the screens hear of every outcome. `venue`: the venue of `venue_code` when the
+    caller has already read it (saves reading it again)."""
+    if venue is None or not venue.is_active:
+        venue = _scan_venue(session=session, venue_code=venue_code)
     code = parse_code(payload)
     try:
         if code.kind == TOKEN:

@@ -385,7 +385,7 @@ def _scan(venue_code, payload):
         result = services.handle_scan(
             session=db.session, now=clock.now(), venue_code=venue_code, payload=payload,
             settings=runtime.scan_settings(current_app._get_current_object()),
-            kiosk_id=device_kiosk_id(venue) if venue is not None else None)
+            kiosk_id=device_kiosk_id(venue) if venue is not None else None, venue=venue)
     except services.ScanError as exc:
         return _scan_error(exc)
     return jsonify(result.as_json())
