@@ -313,10 +313,10 @@ def _fmt_rate(rate: float) -> str:
 # --- one database --------------------------------------------------------------------------------
 
 def measure(kind: str, url: str, quick: bool) -> dict:
-    seconds = 2 if quick else 15
-    ceiling_s = 2 if quick else 8
-    visitors = 200 if quick else 2500
-    declarations = 1000 if quick else 12000
+    seconds = 1 if quick else 15
+    ceiling_s = 1 if quick else 8
+    visitors = 100 if quick else 2500
+    declarations = 500 if quick else 12000
     scratch = Path(tempfile.mkdtemp(prefix="khaibao-bench-http-"))
     try:
         instance = scratch / "instance"
