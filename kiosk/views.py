@@ -497,7 +497,9 @@ def api_confirm():
     has changed") or `{ticket, changed: true, answers: {travel_14d, travel_places, symptoms,
     exposures, consent_processing, consent_sensitive_health, consent_text_version[, phone]}}`;
     answers as /api/v1/scan."""
-    data = request.get_json(silent=True)
+    data, error = read_json_body()
+    if error is not None:
+        return error
     if not isinstance(data, dict):
         return api_error("body_not_object", _l("The request body must be a JSON object."), 422)
     try:
