@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,47 +71,6 @@ class LiveFeed:
 
     def close(self) -> None:
         pass
-
-
-def _setup(tmp: Path, visitors: int):
-    from alembic import command
-
-    import core.model_registry  # noqa: F401
-    from app import create_app
-    from core.cli import alembic_config
-    from core.db import db
-    from core.models import Venue
-    from declarations.models import Declaration, Visitor
-    from kiosk.runtime import token_keyring
-
-    url = f"sqlite:///{tmp / 'kiosk.db'}"
-    command.upgrade(alembic_config(url), "head")
-    app = create_app({"SECRET_KEY": "bench-secret", "DATABASE_URL": url,
-                      "INSTANCE_PATH": str(tmp / "instance"), "CAMERA_SOURCE": "none",
-                      "BLE": "off", "VENUE": "HQ", "EVENTS_HEARTBEAT_S": 5})
-    now = datetime.now(UTC)
-    tokens = []
-    with db.new_session(app) as session:
-        session.add(Venue(code="HQ", name="Trụ sở chính", created_at=now))
-        session.commit()
-        ring = token_keyring(app)
-        for i in range(visitors):
-            visitor = Visitor(full_name=f"Nguyễn Văn Khách {i}", name_folded=f"nguyen van khach {i}",
-                              birth_year=1990, gender="male", phone_e164=f"+8491200{i:04d}",
-                              id_number=f"0010900{i:05d}", id_type="cccd", created_at=now,
-                              updated_at=now)
-            session.add(visitor)
-            session.commit()
-            declaration = Declaration(
-                visitor_id=visitor.id, submitted_at=now, source="phone_form", travel_14d=False,
-                symptoms=[], exposures=[], status="clear", rules_version="default-1",
-                consent_processing=True, consent_sensitive_health=True,
-                consent_text_version="bench", consent_at=now)
-            session.add(declaration)
-            session.commit()
-            tokens.append(ring.issue(visitor_id=visitor.id, declaration_id=declaration.id,
-                                     now=now))
-    return app, tokens
 
 
 class ScreenStream:
@@ -173,11 +131,14 @@ def measure(scans: int) -> dict:
     from kiosk import events
     from kiosk.camera import CameraWorker, parse_source
     from kiosk.runtime import CAMERA_EXTENSION, build_checkin
+    from kiosk_setup import kiosk_database
     from tests.support.qrframes import Placement, camera_frame
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="khaibao-bench-scan-") as tmp:
-        app, tokens = _setup(Path(tmp), scans)
+        app, _, tokens = kiosk_database(Path(tmp), venue="HQ", visitors=scans,
+                                        config={"SECRET_KEY": "bench-secret",
+                                                "EVENTS_HEARTBEAT_S": 5})
         empties = [camera_frame(seed=300 + i) for i in range(4)]
         frames = [camera_frame([Placement(t, center=(0.4 + 0.02 * (i % 10), 0.5),
                                           rotate_deg=7 * (i % 5), tilt_deg=5 * (i % 4))],
