@@ -124,8 +124,10 @@ class CameraCheckIn:
     name = "checkin"
 
     def __init__(self, app: Flask, camera, *, retry_initial_s: float = SAVE_RETRY_INITIAL_S,
-                 retry_max_s: float = SAVE_RETRY_MAX_S, give_up_s: float = SAVE_GIVE_UP_S):
+                 retry_max_s: float = SAVE_RETRY_MAX_S, give_up_s: float = SAVE_GIVE_UP_S,
+                 utcnow=None):
         self.app = app
+        self._utcnow = utcnow or (lambda: datetime.now(timezone.utc))  # the camera's clock
         self._scans: queue.Queue = camera.subscribe()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -168,7 +170,7 @@ class CameraCheckIn:
 
     def _check_in(self, scan) -> None:
         at = now(self.app)  # when the code was first tried: kept across retries
-        seen_at = getattr(scan, "seen_at", None) or datetime.now(timezone.utc)
+        seen_at = getattr(scan, "seen_at", None) or self._utcnow()
         give_up_at = seen_at + timedelta(seconds=self.give_up_s)
         delay = self.retry_initial_s
         while True:
@@ -182,7 +184,7 @@ class CameraCheckIn:
             # Nothing was stored (the transaction was rolled back): say so, wait, try again.
             db.note_fault(fault, self.app)
             self._waiting = fault
-            if datetime.now(timezone.utc) + timedelta(seconds=delay) > give_up_at:
+            if self._utcnow() + timedelta(seconds=delay) > give_up_at:
                 logger.error("camera check-in not saved: database %s for %.0f s", fault,
                              self.give_up_s)
                 self._give_up(scan, fault)

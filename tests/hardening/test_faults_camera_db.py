@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import pytest
+import sqlalchemy as sa
 from markupsafe import escape
 from playwright.sync_api import expect
 from sqlmodel import select
@@ -335,3 +336,46 @@ def test_the_door_screen_shows_a_failing_database_and_clears_it(live_server, pag
     with app.test_client() as client:
         assert checkin(client, token, visitor.token).status_code == 200
     expect(page.locator("#card-title")).to_have_text("Xin mời vào!")
+
+
+# --- the retry schedule (pure logic: the database and the clock are stand-ins) ---------------
+
+@pytest.mark.parametrize("app_config", [{"VENUE": "HQ"}])
+def test_the_retry_schedule_backs_off_and_gives_up_after_three_minutes(app, monkeypatch):
+    """0.5 s, doubling to 4 s, tried again until 3 minutes after the code was shown; then the
+    error card. No waiting: the stand-in pause moves the stand-in clock."""
+    import queue
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from kiosk import runtime
+
+    clock_now = [T0]
+    worker = CameraCheckIn(app, SimpleNamespace(subscribe=queue.Queue),
+                           utcnow=lambda: clock_now[0])  # the product's own pauses
+    pauses = []
+
+    def pause(seconds):
+        pauses.append(seconds)
+        clock_now[0] += timedelta(seconds=seconds)
+        return False  # not stopping
+
+    monkeypatch.setattr(worker._stop, "wait", pause)
+    tries = []
+
+    def locked(app, payload, *, at):
+        tries.append(at)
+        raise sa.exc.OperationalError("INSERT INTO visit", {},
+                                      sqlite3.OperationalError("database is locked"))
+
+    monkeypatch.setattr(runtime, "handle_camera_scan", locked)
+    cards = []
+    monkeypatch.setattr(runtime.services, "publish_refusal", lambda *args: cards.append(args))
+    worker._check_in(SimpleNamespace(text="KB1.x.y", kind="token", seen_at=T0))
+
+    assert pauses[:5] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    assert set(pauses[3:]) == {4.0}
+    assert 176 <= sum(pauses) <= 180  # gave up within the last pause before 3 minutes
+    assert len(tries) == len(pauses) + 1 and set(tries) == {tries[0]}  # same time each try
+    assert cards == [("HQ", "database_busy", "token")]
+    assert db.fault(app) == "database_busy"  # /healthz and the screen were told
