@@ -250,6 +250,19 @@ def test_the_login_sets_an_httponly_samesite_session_cookie(client, make_user):
         assert ("secure" in attributes) == base_url.startswith("https")
 
 
+@pytest.mark.parametrize("app_config", [{"TRUSTED_PROXIES": 1}])
+def test_the_session_cookie_is_secure_behind_a_tls_terminating_proxy(client, make_user,
+                                                                   app_config):
+    """A central server behind nginx: the proxy speaks TLS, the app plain HTTP."""
+    user = make_user("admin")
+    response = client.post("/login", data={"username": user.username, "password": PASSWORD},
+                           headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "192.0.2.10"})
+    assert response.status_code == 302
+    cookie = response.headers["Set-Cookie"]
+    assert "Secure" in cookie and "HttpOnly" in cookie
+    assert "Strict-Transport-Security" in response.headers
+
+
 def test_rate_limits_are_on_by_default(tmp_path):
     """The schemathesis run turns limits off for its own app; a default app must have them."""
     app = create_app({"SECRET_KEY": "x", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db",
