@@ -106,7 +106,8 @@ def _merge(target: dict, part: dict, where: str) -> None:
 
 def build_document(server_url: str = "/") -> dict:
     """The whole document. Every operation gets the shared answers it can always give: 503 for a
-    database fault, 401 when it takes a token, and `security: []` when it is public."""
+    database fault, 422 for a NUL character anywhere in the request (core/input_limits.py), and
+    401 when it takes a token."""
     paths: dict = {}
     components: dict = {"schemas": {"Error": copy.deepcopy(ERROR_SCHEMA)},
                         "responses": copy.deepcopy(RESPONSES),
@@ -119,6 +120,7 @@ def build_document(server_url: str = "/") -> dict:
         for operation in path_item.values():
             operation.setdefault("security", STAFF)
             responses = operation.setdefault("responses", {})
+            responses.setdefault("422", ref("ValidationFailed"))
             responses.setdefault("503", ref("DatabaseFault"))
             if operation["security"] and any(operation["security"]):
                 responses.setdefault("401", ref("Unauthorized"))

@@ -95,7 +95,7 @@ def test_every_operation_has_schemas_errors_and_security(label):
         if code[0] in "45":
             assert answer["content"]["application/json"]["schema"] == {
                 "$ref": "#/components/schemas/Error"}, f"{code} is not the error object"
-    assert "503" in responses  # a database fault can happen anywhere
+    assert "503" in responses and "422" in responses  # a database fault, a NUL: anywhere
     if method in ("POST", "PUT", "PATCH"):
         assert operation["requestBody"]["content"], "a write without a request schema"
     security = operation["security"]
@@ -193,6 +193,8 @@ HOSTILE = [
      {"body": dict(DESIGN_EXAMPLE, venue_code="DE\x00MO")}, 422, "invalid_characters"),
     ("GET /api/v1/admin-units/provinces/{code}/wards", "anonymous",
      {"path_parameters": {"code": "0\x001"}}, 422, "invalid_characters"),
+    ("GET /api/v1/admin-units/provinces", "anonymous", {"query": {"q\x00": "1"}}, 422,
+     "invalid_characters"),
     # deeper than any parser should follow
     ("POST /api/v1/declarations", "anonymous",
      {"body": DEEP, "media_type": "application/json"}, 400, "invalid_json"),
@@ -250,3 +252,29 @@ def test_the_documented_success_answers_match_what_is_served(app, world, session
     wards = OPERATIONS["GET /api/v1/admin-units/provinces/{code}/wards"].Case(
         path_parameters={"code": "01"})
     assert _call_and_validate(app, wards, {}, ALICE).json()["wards"]
+
+
+@pytest.mark.parametrize(("who", "url", "method", "status"), [
+    ("tracer", "/tracing/visits?venue=HQ%00&since=2026-03-10&until=2026-03-11", "GET", 422),
+    ("tracer", "/tracing/contacts?visit_id=99999999999", "GET", 422),
+    ("admin", "/tracing/privacy/99999999999.json", "GET", 404),
+    ("admin", "/tracing/privacy/99999999999999999999999/delete", "POST", 404),
+    ("receptionist", "/kiosk/visits/99999999999/check-out", "POST", 404),
+    ("anonymous", "/d/99999999999999999999999", "GET", 404),
+    ("anonymous", "/v/DE%00MO", "GET", 422),
+])
+def test_pages_refuse_the_same_hostile_input_with_a_bilingual_page(app, make_user, world,
+                                                                   who, url, method, status):
+    """The same limits hold for the staff and visitor pages (they read the same database)."""
+    client = app.test_client()
+    if who != "anonymous":
+        user = make_user(who)
+        assert client.post("/login", data={"username": user.username,
+                                           "password": "correct horse battery"}).status_code == 302
+    response = client.open(url, method=method, environ_base=ALICE)
+    assert response.status_code == status
+    page = response.get_data(as_text=True)
+    assert "<html" in page.lower() and "internal_error" not in page
+    if "%00" in url:  # the error page, in both languages
+        assert "Trường này có ký tự không được phép" in page
+        assert "This field contains characters that are not allowed" in page
