@@ -273,7 +273,7 @@ def _writer_rate(rows: int) -> dict:
 def run(quick: bool = False) -> list[dict]:
     pure = pure_rate(5_000 if quick else 200_000)
     try:
-        bleak = bleak_rate(5 if quick else 20, 40 if quick else 200, 2.5 if quick else 6.0)
+        bleak = bleak_rate(5 if quick else 20, 40 if quick else 200, 2.0 if quick else 6.0)
         bleak_error = None
     except FileNotFoundError as exc:  # dbus-daemon missing
         bleak, bleak_error = None, f"{exc} is not installed (Debian package dbus)"

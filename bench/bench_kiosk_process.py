@@ -375,7 +375,7 @@ def run(quick: bool = False, minutes: float | None = None) -> list[dict]:
     if minutes is not None:
         duration, interval, warmup = minutes * 60, 5.0, min(120.0, minutes * 20)
     elif quick:
-        duration, interval, warmup = 20.0, 2.0, 8.0
+        duration, interval, warmup = 15.0, 1.5, 6.0
     else:
         duration, interval, warmup = 600.0, 5.0, 120.0
     result = soak(duration, interval, warmup)
