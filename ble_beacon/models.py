@@ -15,7 +15,8 @@ class Encounter(SQLModel, table=True):
         sa.UniqueConstraint("venue_id", "protocol", "rolling_id", "first_seen_at"),
         # Tracing: rolling IDs heard at a venue in a window.
         sa.Index("ix_encounter_venue_first_seen", "venue_id", "first_seen_at"),
-        sa.Index("ix_encounter_venue_last_seen", "venue_id", "last_seen_at"),
+        # Phones still heard at an instant: first-seen rides in the index, as for visits.
+        sa.Index("ix_encounter_venue_heard", "venue_id", "last_seen_at", "first_seen_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

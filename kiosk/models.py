@@ -35,7 +35,9 @@ class Visit(SQLModel, table=True):
     __table_args__ = (
         # Tracing: who was at this venue in this time range; on-site lists.
         sa.Index("ix_visit_venue_checked_in", "venue_id", "checked_in_at"),
-        sa.Index("ix_visit_venue_checked_out", "venue_id", "checked_out_at"),
+        # Visits under way at an instant (checked in before it, out after it): the check-in time
+        # rides in the index so the scan never visits a row that began later.
+        sa.Index("ix_visit_venue_stay", "venue_id", "checked_out_at", "checked_in_at"),
         # An index case's visits over a window.
         sa.Index("ix_visit_visitor_checked_in", "visitor_id", "checked_in_at"),
         sa.CheckConstraint(

@@ -103,7 +103,7 @@ def _counted(table: Table) -> Iterator[Sequence]:
 def write_csv(out: BinaryIO, tables: Sequence[Table]) -> None:
     """One section per table (a title line, the header, the rows, a blank line between), UTF-8
     with BOM: without it Excel reads the file as Windows-1258 and mangles every name."""
-    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     try:
         text.write(codecs.BOM_UTF8.decode("utf-8"))
         writer = csv.writer(text)
@@ -113,12 +113,29 @@ def write_csv(out: BinaryIO, tables: Sequence[Table]) -> None:
                     writer.writerow([])
                 writer.writerow([neutralise(table.title)])
             writer.writerow([neutralise(c.header) for c in table.columns])
-            for row in _counted(table):
-                writer.writerow([neutralise(v) if isinstance(v, str) else _text(v, c.kind)
-                                 for v, c in zip(row, table.columns)])
+            count = 0
+            for row in table.rows:
+                writer.writerow([_csv_cell(v) for v in row])
+                count += 1
+            table.row_count += count
         text.flush()
     finally:
         text.detach()  # the caller owns `out`
+
+
+def _csv_cell(value) -> str:
+    """_text / neutralise for one CSV cell, the common types first (called once per cell)."""
+    kind = value.__class__
+    if kind is str:
+        return "'" + value if value and value.startswith(FORMULA_TRIGGERS) else value
+    if value is None:
+        return ""
+    if kind is datetime:
+        # Same text as strftime("%Y-%m-%d %H:%M:%S"), a few times faster.
+        return value.astimezone(LOCAL_TZ).isoformat(" ", "seconds")[:19]
+    if isinstance(value, str):
+        return neutralise(value)
+    return _text(value, "text")
 
 
 # --- XLSX ---------------------------------------------------------------------------------------

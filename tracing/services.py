@@ -231,52 +231,71 @@ def resolve_index(*, session: Session, phone: str | None = None, id_number: str 
 
 # --- visits at a venue over a range (the one query both contacts and lists use) ----------------
 
-def _overlapping(session: Session, venue_id: int, start: datetime, end: datetime,
-                 *, stream: bool = False) -> Iterator[tuple[Visit, Visitor]]:
-    """Visits at the venue that may meet [start, end], oldest check-in first.
+# Columns the visit lists and the contact query read: plain rows, no ORM objects (a venue list
+# may be 100,000 rows, a busy venue gives a contact query hundreds).
+_V, _P, _E = Visit.__table__.c, Visitor.__table__.c, Encounter.__table__.c
+_VISIT_COLUMNS = (_V.id, _V.venue_id, _V.visitor_id, _V.checked_in_at, _V.checked_out_at,
+                  _V.opened_by, _V.closed_by, _V.status,
+                  _P.full_name, _P.phone_e164, _P.id_number, _P.id_type)
+_ENCOUNTER_COLUMNS = (_E.id, _E.venue_id, _E.protocol, _E.rolling_id, _E.first_seen_at,
+                      _E.last_seen_at, _E.rssi_max, _E.count, _E.visit_id)
+# Table columns, not the models' attributes: the statements stay Core (no ORM compile or
+# loading step for rows that become plain tuples anyway).
+_VISITS_WITH_PEOPLE = Visit.__table__.join(Visitor.__table__, _P.id == _V.visitor_id)
+# Windows per statement: each gives 3 (visits) or 2 (encounters) SELECTs of a UNION ALL, well
+# under SQLite's 500 compound terms.
+_WINDOWS_PER_QUERY = 100
 
-    Three range scans on the (venue, check-in) and (venue, check-out) indexes, because one query
-    with an OR across the two columns cannot be answered from a single index range: visits that
-    started inside the range, visits that started before it and ended inside or after it, and
-    visits that started before it and are still open. The caller applies the exact rule
-    (effective end, half-open intervals) to this superset.
+
+def _row_view(row, venue: Venue, now: datetime) -> VisitView:
+    (visit_id, venue_id, visitor_id, checked_in_at, checked_out_at, opened_by, closed_by, status,
+     full_name, phone, id_number, id_type) = row
+    return VisitView(
+        id=visit_id, venue_id=venue_id, venue_code=venue.code, venue_name=venue.name,
+        visitor_id=visitor_id, full_name=full_name, phone=phone, id_number=id_number,
+        id_type=id_type, checked_in_at=checked_in_at, checked_out_at=checked_out_at,
+        effective_end_at=effective_end(checked_in_at, checked_out_at, now=now,
+                                       closing_time=venue.closing_time,
+                                       max_stay_min=venue.max_stay_min),
+        opened_by=opened_by, closed_by=closed_by, status=status,
+    )
+
+
+def _overlapping(session: Session, venue_id: int, start: datetime, end: datetime,
+                 *, stream: bool = False) -> Iterator[tuple]:
+    """Visits at the venue that may meet [start, end], oldest check-in first, as rows of
+    _VISIT_COLUMNS.
+
+    Three range scans on the (venue, check-in) and (venue, check-out, check-in) indexes, because
+    one query with an OR across the two columns cannot be answered from a single index range:
+    visits that started inside the range, visits that started before it and ended inside or
+    after it, and visits that started before it and are still open. The caller applies the exact
+    rule (effective end, half-open intervals) to this superset.
     """
-    base = (select(Visit, Visitor).join(Visitor, Visitor.id == Visit.visitor_id)
-            .where(Visit.venue_id == venue_id))
-    earlier_closed = base.where(Visit.checked_in_at < start, Visit.checked_out_at >= start)
-    earlier_open = base.where(Visit.checked_in_at < start, Visit.checked_out_at.is_(None))
-    inside = base.where(Visit.checked_in_at >= start, Visit.checked_in_at <= end)
+    base = sa.select(*_VISIT_COLUMNS).select_from(_VISITS_WITH_PEOPLE).where(_V.venue_id == venue_id)
+    earlier_closed = base.where(_V.checked_in_at < start, _V.checked_out_at >= start)
+    earlier_open = base.where(_V.checked_in_at < start, _V.checked_out_at.is_(None))
+    inside = base.where(_V.checked_in_at >= start, _V.checked_in_at <= end)
     # Visits under way at `start` are few (they span an instant): read them whole and sort here,
     # which leaves each database free to pick the index that suits the range best.
-    spanning = [*session.exec(earlier_closed), *session.exec(earlier_open)]
-    spanning.sort(key=lambda row: (row[0].checked_in_at, row[0].id))
+    spanning = [*session.execute(earlier_closed), *session.execute(earlier_open)]
+    spanning.sort(key=lambda row: (row[3], row[0]))
     yield from spanning
     options = {"yield_per": _YIELD} if stream else {}
-    result = session.exec(inside.order_by(Visit.checked_in_at, Visit.id)
-                          .execution_options(**options))
+    result = session.execute(inside.order_by(_V.checked_in_at, _V.id)
+                             .execution_options(**options))
     try:
         yield from result
     finally:
         result.close()
 
 
-def _heard(session: Session, venue_id: int, start: datetime, end: datetime) -> list[Encounter]:
-    """Encounters at the venue that may meet [start, end]: two index range scans, as above."""
-    inside = select(Encounter).where(Encounter.venue_id == venue_id,
-                                     Encounter.first_seen_at >= start,
-                                     Encounter.first_seen_at <= end)
-    earlier = select(Encounter).where(Encounter.venue_id == venue_id,
-                                      Encounter.first_seen_at < start,
-                                      Encounter.last_seen_at >= start)
-    return [*session.exec(earlier), *session.exec(inside)]
-
-
 def list_visits(*, session: Session, venue: Venue, since: datetime, until: datetime,
                 now: datetime, stream: bool = False) -> Iterator[VisitView]:
     """Everyone at the venue at some point in [since, until), by check-in time."""
     window = Interval(since, until)
-    for visit, visitor in _overlapping(session, venue.id, since, until, stream=stream):
-        view = _view(visit, visitor, venue, now)
+    for row in _overlapping(session, venue.id, since, until, stream=stream):
+        view = _row_view(row, venue, now)
         if intersects(view.interval, window):
             yield view
 
@@ -359,35 +378,99 @@ def load_visits(*, session: Session, visit_ids: Iterable[int], now: datetime) ->
     return [_view(visit, visitor, venue, now) for visit, visitor, venue in rows]
 
 
+def _merged_windows(windows: Iterable[tuple[int, datetime, datetime]]
+                    ) -> list[tuple[int, datetime, datetime]]:
+    """Per venue, overlapping or touching [start, end] ranges merged into one: an index case's
+    visits to one venue on one day are read once."""
+    merged: list[tuple[int, datetime, datetime]] = []
+    for venue_id, start, end in sorted(windows):
+        if merged and merged[-1][0] == venue_id and start <= merged[-1][2]:
+            merged[-1] = (venue_id, merged[-1][1], max(end, merged[-1][2]))
+        else:
+            merged.append((venue_id, start, end))
+    return merged
+
+
+def _padded(windows: Sequence[tuple[int, datetime, datetime]]
+            ) -> list[tuple[int, datetime, datetime]]:
+    """The windows, padded with empty ones (venue id 0 is never used) to 1, 2, 4, … or
+    _WINDOWS_PER_QUERY: a few statement shapes, so SQLAlchemy compiles each once per process
+    instead of once per number of index visits."""
+    size = 1
+    while size < len(windows):
+        size *= 2
+    size = min(size, _WINDOWS_PER_QUERY)
+    if not windows or len(windows) % size == 0:
+        return list(windows)
+    filler = (0, windows[0][1], windows[0][1])
+    return [*windows, *[filler] * (size - len(windows) % size)]
+
+
+def _overlapping_rows(session: Session, windows: Sequence[tuple[int, datetime, datetime]]):
+    """Visits (with their visitor's columns) that may meet any of the (venue, start, end)
+    windows: the three index range scans of `_overlapping` for each window, in one UNION ALL
+    statement per 100 windows. A visit may come back more than once."""
+    windows = _padded(windows)
+    for first in range(0, len(windows), _WINDOWS_PER_QUERY):
+        parts = []
+        for venue_id, start, end in windows[first:first + _WINDOWS_PER_QUERY]:
+            base = (sa.select(*_VISIT_COLUMNS).select_from(_VISITS_WITH_PEOPLE)
+                    .where(_V.venue_id == venue_id))
+            parts += [base.where(_V.checked_in_at < start, _V.checked_out_at >= start),
+                      base.where(_V.checked_in_at < start, _V.checked_out_at.is_(None)),
+                      base.where(_V.checked_in_at >= start, _V.checked_in_at <= end)]
+        yield from session.execute(sa.union_all(*parts))
+
+
+def _heard_rows(session: Session, windows: Sequence[tuple[int, datetime, datetime]]):
+    """Encounters that may meet any of the windows: two range scans per window (started inside
+    it; started before it and still heard at its start), as for visits."""
+    windows = _padded(windows)
+    for first in range(0, len(windows), _WINDOWS_PER_QUERY):
+        parts = []
+        for venue_id, start, end in windows[first:first + _WINDOWS_PER_QUERY]:
+            base = sa.select(*_ENCOUNTER_COLUMNS).where(_E.venue_id == venue_id)
+            parts += [base.where(_E.first_seen_at < start, _E.last_seen_at >= start),
+                      base.where(_E.first_seen_at >= start, _E.first_seen_at <= end)]
+        yield from session.execute(sa.union_all(*parts))
+
+
 def find_contacts(*, session: Session, index_visits: Sequence[VisitView], before_min: int,
                   after_min: int, now: datetime) -> ContactReport:
-    """Co-present visits and rolling IDs heard, for the chosen index visits (read-only)."""
+    """Co-present visits and rolling IDs heard, for the chosen index visits (read-only): two
+    set-based queries over all the index visits' buffered windows, then the pure matching of
+    tracing.contacts on plain rows."""
     report = ContactReport(list(index_visits), before_min, after_min)
     if not index_visits:
         return report
     venues = {v.id: v for v in session.exec(
         select(Venue).where(Venue.id.in_({x.venue_id for x in index_visits})))}
+    if session.get_bind().dialect.name == "postgresql":
+        # The "under way at an instant" ranges return a handful of rows, but PostgreSQL cannot
+        # estimate two correlated time columns and plans hundreds; for a UNION of such scans
+        # it then starts parallel workers, whose start-up costs more than all the scans (several
+        # ms, worse on a busy machine). For this transaction only.
+        session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
     index_stays = [Stay(v.id, v.venue_id, v.visitor_id, v.interval) for v in index_visits]
     views: dict[int, VisitView] = {v.id: v for v in index_visits}
+    windows = _merged_windows(
+        (v.venue_id, v.checked_in_at - timedelta(minutes=before_min),
+         v.effective_end_at + timedelta(minutes=after_min))
+        for v in index_visits)
     others: dict[int, Stay] = {}
+    for row in _overlapping_rows(session, windows):
+        view = views.get(row[0])
+        if view is None:
+            view = views[row[0]] = _row_view(row, venues[row[1]], now)
+        others[view.id] = Stay(view.id, view.venue_id, view.visitor_id, view.interval)
     sightings: dict[int, Sighting] = {}
-    for visit in index_visits:
-        window = Interval(visit.checked_in_at, visit.effective_end_at)
-        start = window.start - timedelta(minutes=before_min)
-        end = window.end + timedelta(minutes=after_min)
-        for row_visit, visitor in _overlapping(session, visit.venue_id, start, end):
-            if row_visit.id not in views:
-                views[row_visit.id] = _view(row_visit, visitor, venues[visit.venue_id], now)
-            view = views[row_visit.id]
-            others[view.id] = Stay(view.id, view.venue_id, view.visitor_id, view.interval)
-        for encounter in _heard(session, visit.venue_id, start, end):
-            sightings[encounter.id] = Sighting(
-                id=encounter.id, place=encounter.venue_id,
-                key=(encounter.protocol, encounter.rolling_id),
-                interval=Interval(encounter.first_seen_at,
-                                  max(encounter.last_seen_at, encounter.first_seen_at)),
-                best_rssi=encounter.rssi_max, count=encounter.count,
-                linked_stay_id=encounter.visit_id)
+    for (encounter_id, venue_id, protocol, rolling_id, first_seen_at, last_seen_at, rssi_max,
+         count, visit_id) in _heard_rows(session, windows):
+        if encounter_id not in sightings:
+            sightings[encounter_id] = Sighting(
+                id=encounter_id, place=venue_id, key=(protocol, rolling_id),
+                interval=Interval(first_seen_at, max(last_seen_at, first_seen_at)),
+                best_rssi=rssi_max, count=count, linked_stay_id=visit_id)
     matches = match_contacts(index_stays, others.values(), before_min=before_min,
                              after_min=after_min)
     report.contacts = [
