@@ -17,13 +17,16 @@ RUN_PACKAGES := libzbar0 fonts-dejavu-core
 # Tests add Chromium (browser tests), the D-Bus daemon (mock BlueZ for BLE tests) and what
 # dbus-python needs to build.
 TEST_PACKAGES := $(RUN_PACKAGES) chromium dbus libdbus-1-dev libglib2.0-dev pkg-config gcc
+# Benchmarks add wrk (HTTP load generator for the check-in throughput figures).
+BENCH_PACKAGES := $(TEST_PACKAGES) wrk
+BENCH_ARGS ?=
 
-.PHONY: help run test bench system-run system-test translations migrate seed migration messages clean
+.PHONY: help run test bench system-run system-test system-bench translations migrate seed migration messages clean
 
 help:
 	@echo "make run     set up (system packages, .venv, database) and serve on http://$(HOST):$(PORT)/"
 	@echo "make test    set up and run the whole test suite (SQLite; DATABASE_URL=postgresql://… for PostgreSQL)"
-	@echo "make bench   run the benchmarks and write bench/results.md"
+	@echo "make bench   run the benchmarks and write bench/results.md (BENCH_ARGS=\"--only decode --quick\")"
 
 run: system-run $(VENV)/.run-deps translations
 	$(FLASK) db upgrade
@@ -35,14 +38,17 @@ test: system-test $(VENV)/.dev-deps translations
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure, not a pass"; fi; \
 	exit $$status
 
-bench: system-test $(VENV)/.dev-deps translations
-	$(BIN)/python bench/run.py
+bench: system-bench $(VENV)/.dev-deps translations
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 system-run:
 	@PYTHON=$(PYTHON) deploy/ensure-system-packages.sh $(RUN_PACKAGES)
 
 system-test:
 	@PYTHON=$(PYTHON) deploy/ensure-system-packages.sh --python-build $(TEST_PACKAGES)
+
+system-bench:
+	@PYTHON=$(PYTHON) deploy/ensure-system-packages.sh --python-build $(BENCH_PACKAGES)
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed")'

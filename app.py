@@ -5,7 +5,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from core import errors, i18n, security, settings
+from core import errors, i18n, input_limits, security, settings
 from core.auth import login_manager
 from core.cli import COMMANDS as CORE_COMMANDS
 from core.clock import SystemClock
@@ -29,6 +29,7 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     # Extensions (created unbound, attached here).
     db.init_app(app)
+    input_limits.init_app(app)  # before the blueprints (ids in URLs) and the rate limiter
     login_manager.init_app(app)
     csrf.init_app(app)
     i18n.init_app(app)

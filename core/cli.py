@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
@@ -21,6 +20,9 @@ from core.services import (
     seed_demo,
 )
 
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
 ROOT = Path(__file__).resolve().parent.parent
 
 db_cli = AppGroup("db", help="Database migrations (Alembic).")
@@ -30,6 +32,9 @@ translations_cli = AppGroup("translations", help="Message catalogues.")
 
 
 def alembic_config(database_url: str) -> AlembicConfig:
+    # Alembic is imported only by the commands that migrate: `kiosk run` never needs its ~30 MB.
+    from alembic.config import Config as AlembicConfig
+
     config = AlembicConfig()
     config.set_main_option("script_location", str(ROOT / "migrations"))
     config.set_main_option(
@@ -47,6 +52,8 @@ def _alembic() -> AlembicConfig:
 @click.argument("revision", default="head")
 def db_upgrade(revision):
     """Migrate the database to REVISION (default: head)."""
+    from alembic import command as alembic_command
+
     alembic_command.upgrade(_alembic(), revision)
 
 
@@ -54,6 +61,8 @@ def db_upgrade(revision):
 @click.argument("revision", default="-1")
 def db_downgrade(revision):
     """Migrate the database down to REVISION (default: one step)."""
+    from alembic import command as alembic_command
+
     alembic_command.downgrade(_alembic(), revision)
 
 
@@ -62,18 +71,24 @@ def db_downgrade(revision):
 @click.option("--autogenerate", is_flag=True, help="Compare the models with the database.")
 def db_revision(message, autogenerate):
     """Create a new migration."""
+    from alembic import command as alembic_command
+
     alembic_command.revision(_alembic(), message=message, autogenerate=autogenerate)
 
 
 @db_cli.command("current")
 def db_current():
     """Show the database's revision."""
+    from alembic import command as alembic_command
+
     alembic_command.current(_alembic(), verbose=False)
 
 
 @db_cli.command("history")
 def db_history():
     """List the migrations."""
+    from alembic import command as alembic_command
+
     alembic_command.history(_alembic())
 
 

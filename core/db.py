@@ -227,6 +227,10 @@ class Database:
         """A write failed with `code` (database_fault): /healthz says so until a commit works."""
         self._state(app).fault = code
 
+    def fault(self, app: Flask | None = None) -> str | None:
+        """The last write fault noted and not yet cleared by a commit (no I/O: cheap to poll)."""
+        return self._state(app).fault
+
     def health(self, app: Flask | None = None) -> str:
         """ok | busy (another writer holds the lock) | error: <fault or error type>."""
         state = self._state(app)

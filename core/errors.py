@@ -103,7 +103,7 @@ def _csrf_error(exc: CSRFError):
 
 # Faults of the database itself (core.db.database_fault): nothing was saved, the caller is told
 # why and when to try again. Always a 503: the request was fine, the server could not keep it.
-_DATABASE_MESSAGES = {
+DATABASE_MESSAGES = {
     DATABASE_BUSY: _l("The database is busy. Nothing was saved: please try again in a moment."),
     STORAGE_FULL: _l("The kiosk's storage is full. Nothing was saved: please tell reception."),
     STORAGE_ERROR: _l("The kiosk could not write to its storage. Nothing was saved: please tell "
@@ -123,7 +123,7 @@ def _database_error(exc: sa.exc.DBAPIError):
     # Waiting out a lock takes about the busy timeout; space or a server takes longer.
     retry_s = (math.ceil(current_app.config.get("DATABASE_BUSY_TIMEOUT_S", 1))
                if code == DATABASE_BUSY else 30)
-    message = _DATABASE_MESSAGES[code]
+    message = DATABASE_MESSAGES[code]
     if _is_api():
         response = api_error(code, message, 503)
     else:

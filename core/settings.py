@@ -98,6 +98,8 @@ class Defaults:
     # Limits are counted in process memory (one kiosk process); a central server with several
     # workers points this at Redis or Memcached (redis://host:6379) to share the counts.
     RATELIMIT_STORAGE_URI = "memory://"
+    # Every limit above is on in production; only a test that fuzzes the API turns them off.
+    RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
     # Uploads are camera frames or CSV lists; anything larger is refused outright.
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024

@@ -79,6 +79,14 @@ def api_me():
                     "display_name": current_user.display_name})
 
 
+@bp.get("/api/v1/openapi.json")
+def openapi_document():
+    """The OpenAPI 3.1 description of the JSON API (public: it holds no data)."""
+    from core.openapi import build_document
+
+    return jsonify(build_document(server_url=(request.script_root or "") + "/"))
+
+
 @bp.get("/healthz")
 def healthz():
     components = {"db": db.health()}

@@ -223,7 +223,10 @@ def _temperature(value) -> float | None:
         value = float(text)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _Invalid(problem("temperature"))
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond any float (10**400)
+        raise _Invalid(problem("temperature")) from None
     low, high = TEMPERATURE_RANGE
     if not math.isfinite(value) or not low <= value <= high:
         raise _Invalid(problem("temperature"))

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import segno
-from fpdf import FPDF
 
 # Hà Nội's rule for posted venue codes: at least 15 × 15 cm. This is the symbol itself; the
 # quiet zone (4 modules of blank paper, the QR standard's minimum) comes on top of it.
@@ -81,6 +80,10 @@ def qr_png(url: str) -> tuple[bytes, int]:
 
 
 def render_poster(venue: PosterVenue, *, font_dir: Path | None = None) -> bytes:
+    # fpdf2 (with fontTools) is ~50 MB once imported: only an admin printing a poster pays it,
+    # never the kiosk loop.
+    from fpdf import FPDF
+
     font_dir = font_dir or find_font_dir()
     pdf = FPDF(orientation="P", unit="mm", format="A4")
     pdf.set_title(f"{TITLE['vi']} — {venue.name}")

@@ -7,12 +7,13 @@ import logging
 import queue
 import socket
 import threading
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import Flask
 
-from core.db import db
+from core.db import database_fault, db
 from core.services import ensure_kiosk, get_venue
 from core.workers import OFF, Worker
 from declarations.rules import TriageRules, rules_from_config
@@ -104,19 +105,38 @@ def camera_of(app: Flask):
     return app.extensions.get(CAMERA_EXTENSION)
 
 
+# A camera check-in the database cannot take (another writer holds the lock, the disk is full)
+# is kept and tried again: soon at first, then every few seconds, for a bounded time after the
+# code was shown. Then the screen shows an error card and the visitor scans again or sees
+# reception. A retried scan keeps the time it was first tried, and the stay rules make a second
+# presentation in the meantime the same answer, so a held check-in is stored exactly once.
+SAVE_RETRY_INITIAL_S = 0.5
+SAVE_RETRY_MAX_S = 4.0
+SAVE_GIVE_UP_S = 180.0
+
+
 class CameraCheckIn:
     """Hands each code the camera reads to handle_scan, in a thread of its own (a slow database
     never stalls decoding). Subscribes when built, so no code read after the camera starts is
-    lost; runs while the camera runs."""
+    lost; runs while the camera runs. A database fault (core.db.database_fault) holds the scan
+    and retries it with backoff; its status is then `waiting: <fault>`."""
 
     name = "checkin"
 
-    def __init__(self, app: Flask, camera):
+    def __init__(self, app: Flask, camera, *, retry_initial_s: float = SAVE_RETRY_INITIAL_S,
+                 retry_max_s: float = SAVE_RETRY_MAX_S, give_up_s: float = SAVE_GIVE_UP_S,
+                 utcnow=None):
         self.app = app
+        self._utcnow = utcnow or (lambda: datetime.now(timezone.utc))  # the camera's clock
         self._scans: queue.Queue = camera.subscribe()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.retry_initial_s = retry_initial_s
+        self.retry_max_s = retry_max_s
+        self.give_up_s = give_up_s
+        self._waiting: str | None = None  # the database fault a held scan is waiting out
         self.handled = 0
+        self.retries = 0  # attempts made again after a database fault
 
     def start(self) -> None:
         self._stop.clear()
@@ -129,7 +149,10 @@ class CameraCheckIn:
             self._thread.join(timeout)
 
     def status(self) -> str:
-        return "ok" if self._thread is not None and self._thread.is_alive() else OFF
+        if self._thread is None or not self._thread.is_alive():
+            return OFF
+        waiting = self._waiting
+        return f"waiting: {waiting}" if waiting else "ok"
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -138,14 +161,54 @@ class CameraCheckIn:
             except queue.Empty:
                 continue
             try:
-                handle_camera_scan(self.app, scan.text)
+                self._check_in(scan)
             except Exception:  # one bad scan must not stop the door
                 logger.exception("camera check-in failed")
+            finally:
+                self._waiting = None
             self.handled += 1
 
+    def _check_in(self, scan) -> None:
+        at = now(self.app)  # when the code was first tried: kept across retries
+        seen_at = getattr(scan, "seen_at", None) or self._utcnow()
+        give_up_at = seen_at + timedelta(seconds=self.give_up_s)
+        delay = self.retry_initial_s
+        while True:
+            try:
+                handle_camera_scan(self.app, scan.text, at=at)
+                return
+            except sa.exc.DBAPIError as exc:
+                fault = database_fault(exc)
+                if fault is None:
+                    raise
+            # Nothing was stored (the transaction was rolled back): say so, wait, try again.
+            db.note_fault(fault, self.app)
+            self._waiting = fault
+            if self._utcnow() + timedelta(seconds=delay) > give_up_at:
+                logger.error("camera check-in not saved: database %s for %.0f s", fault,
+                             self.give_up_s)
+                self._give_up(scan, fault)
+                return
+            logger.warning("camera check-in held: database %s, retrying in %.1f s", fault, delay)
+            if self._stop.wait(delay):
+                logger.error("camera check-in not saved: stopped while the database was %s",
+                             fault)
+                return
+            delay = min(delay * 2, self.retry_max_s)
+            self.retries += 1
 
-def handle_camera_scan(app: Flask, payload: str) -> services.ScanResult | None:
-    """One code from the camera, at this kiosk's venue; the outcome goes to the screens."""
+    def _give_up(self, scan, fault: str) -> None:
+        """The screen shows an error card: this code was not checked in or out."""
+        try:
+            services.publish_refusal(self.app.config["VENUE"], fault,
+                                     getattr(scan, "kind", None))
+        except Exception:
+            logger.exception("could not show the unsaved check-in")
+
+
+def handle_camera_scan(app: Flask, payload: str, *, at=None) -> services.ScanResult | None:
+    """One code from the camera, at this kiosk's venue; the outcome goes to the screens. `at`:
+    when it was shown (default now). Database faults propagate (CameraCheckIn retries them)."""
     with app.app_context(), db.new_session(app) as session:
         venue = get_venue(session=session, code=app.config["VENUE"])
         if venue is None:
@@ -153,9 +216,9 @@ def handle_camera_scan(app: Flask, payload: str) -> services.ScanResult | None:
             return None
         kiosk_id = device_kiosk_id(app, session, venue)
         try:
-            result = services.handle_scan(session=session, now=now(app), venue_code=venue.code,
-                                          payload=payload, settings=scan_settings(app),
-                                          kiosk_id=kiosk_id)
+            result = services.handle_scan(session=session, now=at or now(app),
+                                          venue_code=venue.code, payload=payload,
+                                          settings=scan_settings(app), kiosk_id=kiosk_id)
         except services.ScanError:
             return None  # already shown on the screen as refused
         logger.info("camera scan: %s%s (visit %s)", result.action,

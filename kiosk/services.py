@@ -386,6 +386,13 @@ def _publish_now(topic: str, event: dict) -> None:
         logger.exception("could not publish a %s event", event.get("type"))
 
 
+def publish_refusal(venue_code: str, code: str, kind: str | None = None) -> None:
+    """Tell the venue's screens that a scan checked nobody in or out (`code` says why: a
+    refusal code, or a database fault the camera's check-in gave up waiting out)."""
+    _publish_now((venue_code or "").strip().upper(), {"type": "refused", "code": code,
+                                                      "kind": kind})
+
+
 def latest_declaration(*, session: Session, visitor_id: int) -> Declaration | None:
     return session.exec(
         select(Declaration)

@@ -29,7 +29,8 @@ from flask_login import current_user
 
 from core import clock
 from core.auth import roles_required
-from core.db import db
+from core.db import STORAGE_FULL, db
+from core.errors import DATABASE_MESSAGES
 from core.errors import api_error, read_json_body
 from core.security import public_limits
 from core.models import Role, Venue
@@ -97,9 +98,10 @@ def device_status() -> dict[str, str]:
     return {name: workers.status(name) for name in ("camera", "ble")}
 
 
-def device_messages(workers) -> dict[str, str]:
-    """What the screen says about the camera and the Bluetooth scanner, in the current language
-    (each worker words its own state; an absent worker is off)."""
+def device_messages(workers, database: str = "ok") -> dict[str, str]:
+    """What the screen says about the camera, the Bluetooth scanner and (when it cannot take
+    check-ins) the database, in the current language (each worker words its own state; an
+    absent worker is off; a working database says nothing)."""
     from ble_beacon.scanner import STATUS_MESSAGES as BLE_MESSAGES
     from kiosk.camera import STATUS_MESSAGES as CAMERA_MESSAGES
 
@@ -108,7 +110,36 @@ def device_messages(workers) -> dict[str, str]:
         worker = workers.get(name)
         info = getattr(worker, "status_info", None) if worker is not None else None
         messages[name] = str(info().message if info is not None else off)
+    messages["db"] = database_line(database)
     return messages
+
+
+# The screen's line while the database cannot take check-ins (a lock held by another program, a
+# full disk, a broken one); the camera's check-ins wait meanwhile (runtime.CameraCheckIn).
+DATABASE_LINES = {
+    "busy": _l("The database is busy: scans are waiting to be saved."),
+    STORAGE_FULL: _l("The kiosk's storage is full: scans are waiting to be saved. Please tell "
+                     "reception."),
+    "error": _l("The kiosk cannot save scans right now. Please tell reception."),
+}
+
+
+def database_state(app) -> str:
+    """ok | busy | error: <fault>, as /healthz words it. No I/O while no write has failed (the
+    screen polls this); after a failed write, /healthz's probe says whether the fault lasts."""
+    if db.fault(app) is None:
+        return "ok"
+    return db.health(app)
+
+
+def database_line(state: str) -> str:
+    if state == "ok":
+        return ""
+    if state == "busy":
+        return str(DATABASE_LINES["busy"])
+    if state == f"error: {STORAGE_FULL}":
+        return str(DATABASE_LINES[STORAGE_FULL])
+    return str(DATABASE_LINES["error"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -142,6 +173,8 @@ def refusal_messages() -> dict[str, str]:
                 for reason in (*TokenError.REASONS, "unknown_visitor", "revoked")}
     messages.update({code: str(text) for code, text in services.MESSAGES.items()})
     messages["venue_code_scanned"] = str(HINTS[VENUE])
+    # A camera scan the database could not take in time (runtime.CameraCheckIn gave up).
+    messages.update({code: str(text) for code, text in DATABASE_MESSAGES.items()})
     return messages
 
 
@@ -155,6 +188,7 @@ def screen_texts() -> dict[str, str]:
         "admitted": _("Admitted by the receptionist"),
         "turned_away": _("Entry not permitted: please see the receptionist"),
         "not_accepted": _("Code not accepted"),
+        "not_saved": _("Your scan could not be saved"),
         "checked_in_at": _("Checked in at %(time)s", time="{time}"),
         "app_detected": _("Contact-tracing app detected"),
         "checked_out_at": _("Checked out at %(time)s", time="{time}"),
@@ -189,13 +223,15 @@ def screen():
         "browser_scan_interval_ms": BROWSER_SCAN_INTERVAL_MS,
         "text": screen_texts(),
         "refusals": refusal_messages(),
+        "not_saved_codes": sorted(DATABASE_MESSAGES),
         "status_words": {key: str(word) for key, word in STATUS_WORDS.items()},
     }
     return render_template(
         "kiosk/screen.html",
         venue=venue,
         status=device_status(),
-        device_messages=device_messages(current_app.extensions["workers"]),
+        device_messages=device_messages(current_app.extensions["workers"],
+                                        database_state(current_app)),
         status_words=STATUS_WORDS,
         device_names=DEVICE_NAMES,
         camera_preview=camera is not None,
@@ -233,13 +269,17 @@ def event_stream():
     heartbeat_s = app.config["EVENTS_HEARTBEAT_S"]
     lang = str(get_locale() or "vi")
 
-    def messages() -> dict[str, str]:
+    def status() -> dict[str, str]:
+        return {**{name: workers.status(name) for name in ("camera", "ble")},
+                "db": database_state(app)}
+
+    def messages(current: dict[str, str]) -> dict[str, str]:
         with app.app_context(), force_locale(lang):
-            return device_messages(workers)
+            return device_messages(workers, current["db"])
 
     subscription = events.broker.subscribe(venue_code)
     response = Response(
-        _sse(subscription, workers, heartbeat_s, messages),
+        _sse(subscription, status, heartbeat_s, messages),
         mimetype="text/event-stream",
     )
     response.headers["Cache-Control"] = "no-cache"
@@ -247,7 +287,8 @@ def event_stream():
     return response
 
 
-# Device status is re-read this often while a stream waits (cheap: no I/O).
+# Device status is re-read this often while a stream waits (cheap: no I/O unless a database
+# write has failed, see database_state).
 STATUS_POLL_S = 2.0
 
 
@@ -260,14 +301,11 @@ def _sse_message(kind: str, data: dict, event_id: int | None = None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _sse(subscription, workers, heartbeat_s: float, messages):
-    def status():
-        return {name: workers.status(name) for name in ("camera", "ble")}
-
+def _sse(subscription, status, heartbeat_s: float, messages):
     try:
         yield "retry: 3000\n\n"
         last_status = status()
-        yield _sse_message("status", {**last_status, "messages": messages()})
+        yield _sse_message("status", {**last_status, "messages": messages(last_status)})
         last_sent = time.monotonic()
         while True:
             event = subscription.get(timeout=min(STATUS_POLL_S, heartbeat_s))
@@ -277,7 +315,7 @@ def _sse(subscription, workers, heartbeat_s: float, messages):
             current = status()
             if current != last_status:
                 last_status = current
-                yield _sse_message("status", {**current, "messages": messages()})
+                yield _sse_message("status", {**current, "messages": messages(current)})
                 last_sent = time.monotonic()
             if time.monotonic() - last_sent >= heartbeat_s:
                 yield ": keepalive\n\n"
@@ -459,7 +497,9 @@ def api_confirm():
     has changed") or `{ticket, changed: true, answers: {travel_14d, travel_places, symptoms,
     exposures, consent_processing, consent_sensitive_health, consent_text_version[, phone]}}`;
     answers as /api/v1/scan."""
-    data = request.get_json(silent=True)
+    data, error = read_json_body()
+    if error is not None:
+        return error
     if not isinstance(data, dict):
         return api_error("body_not_object", _l("The request body must be a JSON object."), 422)
     try:

@@ -9,6 +9,7 @@ from core import clock
 from core.auth import roles_required
 from core.db import db
 from core.errors import api_error
+from core.input_limits import valid_id
 from core.models import Role
 from core.services import get_venue
 from tracing import services
@@ -25,9 +26,12 @@ def _invalid(field: str, message, code: str = "invalid", status: int = 422):
 
 def _visit_ids() -> list[int]:
     try:
-        return [int(v) for v in request.args.getlist("visit_id")]
+        ids = [int(v) for v in request.args.getlist("visit_id")]
     except ValueError:
         raise InputError("visit_id", message_for("visit_not_found")) from None
+    if not all(valid_id(i) for i in ids):  # no such row (and beyond the INTEGER column)
+        raise InputError("visit_id", message_for("visit_not_found"))
+    return ids
 
 
 @bp.get("/contacts")

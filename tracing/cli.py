@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import sys
 from pathlib import Path
 
 import click
@@ -124,7 +125,8 @@ def trace_contacts(phone, id_number, since, until, before_min, after_min, fmt, o
         _write(export, output)
         click.echo(f"{export.row_count} rows, sha256 {export.sha256} → {output}", err=True)
     else:
-        stdout = click.get_binary_stream("stdout")
+        # The binary side of standard output (click.get_binary_stream is deprecated).
+        stdout = sys.stdout.buffer
         try:
             for chunk in export.chunks():
                 stdout.write(chunk)

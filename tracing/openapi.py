@@ -5,7 +5,15 @@ from __future__ import annotations
 _TIME = {"type": "string", "description": "ISO 8601; without an offset Việt Nam time; a bare "
          "date is that whole local day", "examples": ["2026-03-10", "2026-03-10T09:00+07:00"]}
 _MINUTES = {"type": "integer", "minimum": 0, "maximum": 1440}
-_ERRORS = {"$ref": "#/components/schemas/Error"}
+_NULLABLE_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _ref(name):
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+def _json(schema, description):
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
 
 
 def _param(name, schema, description, required=False):
@@ -30,6 +38,33 @@ COMPONENTS = {
                                  "check-out, whichever is earlier"},
             "still_open": {"type": "boolean"}, "opened_by": {"type": "string"},
             "closed_by": {"type": ["string", "null"]}, "status": {"type": "string"}}},
+        "VisitList": {"type": "object",
+                      "required": ["venue", "since", "until", "count", "visits"],
+                      "properties": {
+                          "venue": {"type": "object", "properties": {
+                              "code": {"type": "string"}, "name": {"type": "string"}}},
+                          "since": {"type": "string", "format": "date-time"},
+                          "until": {"type": "string", "format": "date-time"},
+                          "count": {"type": "integer", "minimum": 0},
+                          "visits": {"type": "array",
+                                     "items": {"$ref": "#/components/schemas/TracingVisit"}}}},
+        "ContactReport": {"type": "object",
+                          "required": ["index", "since", "until", "before_min", "after_min",
+                                       "contacts", "encounters"],
+                          "properties": {
+                              "index": {"type": "object", "properties": {
+                                  "visitors": {"type": "array", "items": {
+                                      "$ref": "#/components/schemas/TracingVisitor"}},
+                                  "visits": {"type": "array", "items": {
+                                      "$ref": "#/components/schemas/TracingVisit"}}}},
+                              "since": _NULLABLE_TIME, "until": _NULLABLE_TIME,
+                              "before_min": _MINUTES, "after_min": _MINUTES,
+                              "contacts": {"type": "array", "items": {"type": "object",
+                                           "required": ["rank", "index_visit_id", "visit_id",
+                                                        "overlap_min", "simultaneous_min"]}},
+                              "encounters": {"type": "array", "items": {"type": "object",
+                                             "required": ["rank", "index_visit_id", "protocol",
+                                                          "rolling_id", "best_rssi"]}}}},
     },
 }
 
@@ -51,15 +86,13 @@ PATHS = {
             _param("after_min", _MINUTES, "buffer after each index check-out (default 30)"),
         ],
         "responses": {
-            "200": {"description": "index visits, ranked contacts (overlap_min with the "
-                                   "buffered window, simultaneous_min without buffers) and "
-                                   "encounters (duration_min, overlap_min, best_rssi)"},
-            "401": {"description": "no or bad token", "content": {"application/json": {
-                "schema": _ERRORS}}},
-            "403": {"description": "not a tracer or admin"},
-            "404": {"description": "index_not_found"},
-            "422": {"description": "field errors", "content": {"application/json": {
-                "schema": _ERRORS}}},
+            "200": _json({"$ref": "#/components/schemas/ContactReport"},
+                         "index visits, ranked contacts (overlap_min with the buffered window, "
+                         "simultaneous_min without buffers) and encounters (duration_min, "
+                         "overlap_min, best_rssi)"),
+            "403": _ref("Forbidden"),
+            "404": _ref("NotFound"),
+            "422": _ref("ValidationFailed"),
         },
     }},
     "/api/v1/visits": {"get": {
@@ -70,10 +103,11 @@ PATHS = {
                        _param("since", _TIME, "range start", True),
                        _param("until", _TIME, "range end", True)],
         "responses": {
-            "200": {"description": "{venue, since, until, count, visits: [TracingVisit]}"},
-            "401": {"description": "no or bad token"},
-            "404": {"description": "venue_not_found"},
-            "422": {"description": "field errors"},
+            "200": _json({"$ref": "#/components/schemas/VisitList"},
+                         "the venue, the range and its visits"),
+            "403": _ref("Forbidden"),
+            "404": _ref("NotFound"),
+            "422": _ref("ValidationFailed"),
         },
     }},
 }

@@ -18,6 +18,7 @@ from core import clock
 from core.audit import verify_chain
 from core.auth import roles_required
 from core.db import db
+from core.input_limits import valid_id
 from core.models import AuditEvent, Role
 from core.services import get_venue, list_venues
 from tracing import services
@@ -75,6 +76,8 @@ def _visit_ids(args) -> list[int]:
         ids = [int(v) for v in args.getlist("visit_id")]
     except ValueError:
         raise InputError("visit_id", message_for("visit_not_found")) from None
+    if not all(valid_id(i) for i in ids):  # no such row (and beyond the INTEGER column)
+        raise InputError("visit_id", message_for("visit_not_found"))
     if not ids:
         raise InputError("visit_id", message_for("no_index_visits"))
     return ids

@@ -119,7 +119,9 @@
     if (!firstTime("refused:" + code)) {
       return;
     }
-    showCard("red", text.not_accepted, "", message || config.refusals[code] || "", "");
+    // A database fault refused nothing: the scan was fine but could not be saved.
+    var title = config.not_saved_codes.indexOf(code) >= 0 ? text.not_saved : text.not_accepted;
+    showCard("red", title, "", message || config.refusals[code] || "", "");
   }
 
   function ask(question) {
@@ -266,6 +268,7 @@
       var line = document.querySelector('[data-device-message="' + name + '"]');
       if (line) {
         line.textContent = messages[name];
+        line.hidden = !messages[name];  // the database line: only while it cannot save
       }
     });
     ["camera", "ble"].forEach(function (name) {

@@ -40,6 +40,21 @@ def test_trace_contacts_by_id_number_with_a_before_buffer(runner, scenario):
         ("Bùi Thị Lan", 90), ("Đỗ Văn Minh", 10), ("Nguyễn Văn Ân", 10)]
 
 
+def test_trace_contacts_csv_to_standard_output(runner, scenario, session):
+    """Without -o the export goes to standard output, the same bytes as a file, audited."""
+    result = runner.invoke(args=["trace", "contacts", "--phone", "0912345678",
+                                 "--since", "2026-03-10", "--until", "2026-03-12",
+                                 "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    data = result.stdout_bytes
+    assert data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert [row[2] for row in rows[2:9]] == [name for name, *_ in expected_contacts(scenario)]
+    event = session.exec(select(AuditEvent)).one()
+    assert event.action == "contacts.export"
+    assert event.file_sha256 == hashlib.sha256(data).hexdigest()
+
+
 def test_trace_contacts_csv_file_is_audited_with_its_hash(runner, scenario, session, tmp_path):
     out = tmp_path / "contacts.csv"
     result = runner.invoke(args=["trace", "contacts", "--phone", "+84912345678",
