@@ -186,18 +186,20 @@ def match_devices(index: Sequence[Stay], sightings: Iterable[Sighting], *, befor
     Phones linked to the index case's own visits are left out: they are the case's phone."""
     index_ids = {stay.id for stay in index}
     windows = [(stay, buffered(stay.interval, before_min, after_min)) for stay in index]
-    groups: dict[tuple[int, tuple[str, str]], list[Sighting]] = {}
+    windows_at: dict[Hashable, list[tuple[Stay, Interval]]] = {}
+    for stay, window in windows:
+        windows_at.setdefault(stay.place, []).append((stay, window))
+    groups: dict[tuple[int, tuple[str, str]], dict[int, Sighting]] = {}
     for sighting in sightings:
         if sighting.linked_stay_id is not None and sighting.linked_stay_id in index_ids:
             continue
-        for stay, window in windows:
-            if sighting.place == stay.place and _meets(sighting.interval, stay.interval, window):
-                bucket = groups.setdefault((stay.id, sighting.key), [])
-                if all(s.id != sighting.id for s in bucket):
-                    bucket.append(sighting)
+        for stay, window in windows_at.get(sighting.place, ()):
+            if _meets(sighting.interval, stay.interval, window):
+                groups.setdefault((stay.id, sighting.key), {}).setdefault(sighting.id, sighting)
     devices = []
     window_of = {stay.id: window for stay, window in windows}
-    for (index_id, key), rows in groups.items():
+    for (index_id, key), by_id in groups.items():
+        rows = list(by_id.values())
         window = window_of[index_id]
         linked = next((s.linked_stay_id for s in rows if s.linked_stay_id is not None), None)
         devices.append(Device(
