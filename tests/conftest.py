@@ -214,8 +214,11 @@ def chromium_path() -> str | None:
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    # One browser per test module, not per session: a running sync Playwright keeps its event
+    # loop set as the thread's running loop, and asyncio tests that come later in the same run
+    # (BLE) would then fail with "event loop is already running".
     path = chromium_path()
     if not path:
         skip_or_fail("Chromium is not installed (make test installs Debian's chromium package)")
