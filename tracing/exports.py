@@ -140,49 +140,25 @@ def _csv_cell(value) -> str:
 
 # --- XLSX ---------------------------------------------------------------------------------------
 
-_SHEET_UNSAFE = re.compile(r"[\[\]:*?/\\]")
-
-
 def write_xlsx(out: BinaryIO, tables: Sequence[Table]) -> None:
-    """One sheet per table, real dates and numbers. openpyxl's write-only mode spools each sheet
-    to a temporary file as rows are appended, so memory stays flat."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
-    from openpyxl.utils import get_column_letter
+    """One sheet per table, real dates and numbers, written as the rows come
+    (`tracing/xlsx.py`), so memory stays flat. Dates are local wall-clock time (Excel has no
+    time zones). A string that a spreadsheet would evaluate is stored as text with Excel's own
+    quote prefix: it shows exactly as typed ("+84912345678", a name starting with "=") and is
+    never evaluated, not even on editing."""
+    from tracing.xlsx import SheetSpec, write_workbook
 
-    workbook = Workbook(write_only=True)
-    bold = Font(bold=True)
-    for table in tables:
-        sheet = workbook.create_sheet(_SHEET_UNSAFE.sub(" ", table.title)[:31] or "Sheet")
-        for index, column in enumerate(table.columns, start=1):
-            sheet.column_dimensions[get_column_letter(index)].width = 10 + 12 * column.width
-        sheet.freeze_panes = "A2"
-        header = []
-        for column in table.columns:
-            cell = WriteOnlyCell(sheet, value=neutralise(column.header))
-            cell.font = bold
-            header.append(cell)
-        sheet.append(header)
-        for row in _counted(table):
-            sheet.append([_xlsx_value(sheet, v) for v in row])
-    workbook.save(out)
+    def sheets():
+        for table in tables:
+            spec = SheetSpec(table.title, [neutralise(c.header) for c in table.columns],
+                             [10 + 12 * c.width for c in table.columns])
+            yield spec, (_xlsx_row(row) for row in _counted(table))
+
+    write_workbook(out, sheets(), text_as_typed=lambda value: value.startswith(FORMULA_TRIGGERS))
 
 
-def _xlsx_value(sheet, value):
-    """Dates as local wall-clock time (Excel has no time zones). A string that a spreadsheet
-    would evaluate is stored as text with Excel's own quote prefix: it shows exactly as typed
-    ("+84912345678", a name starting with "=") and is never evaluated, not even on editing."""
-    if isinstance(value, datetime):
-        return _local(value).replace(tzinfo=None)
-    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
-        from openpyxl.cell import WriteOnlyCell
-
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"   # openpyxl would otherwise store "=…" as a formula
-        cell.quotePrefix = True
-        return cell
-    return value
+def _xlsx_row(row: Sequence) -> list:
+    return [_local(v).replace(tzinfo=None) if isinstance(v, datetime) else v for v in row]
 
 
 # --- PDF ----------------------------------------------------------------------------------------
