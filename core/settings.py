@@ -98,6 +98,9 @@ class Defaults:
     # Limits are counted in process memory (one kiosk process); a central server with several
     # workers points this at Redis or Memcached (redis://host:6379) to share the counts.
     RATELIMIT_STORAGE_URI = "memory://"
+    # If that shared store cannot be reached, count in this process's memory until it is back:
+    # the door keeps working and the limits still hold per worker.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # Every limit above is on in production; only a test that fuzzes the API turns them off.
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
