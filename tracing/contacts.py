@@ -30,13 +30,19 @@ class Interval:
 
 
 def intersects(a: Interval, b: Interval) -> bool:
-    if a.start == a.end and b.start == b.end:
-        return a.start == b.start
-    if a.start == a.end:
-        return b.start <= a.start < b.end
-    if b.start == b.end:
-        return a.start <= b.start < a.end
-    return max(a.start, b.start) < min(a.end, b.end)
+    return spans_meet(a.start, a.end, b.start, b.end)
+
+
+def spans_meet(a_start: datetime, a_end: datetime, b_start: datetime, b_end: datetime) -> bool:
+    """`intersects` on bare endpoints (for loops over many rows): half-open spans meet when they
+    share time; an instant meets a span that contains it, and an equal instant."""
+    if a_start == a_end and b_start == b_end:
+        return a_start == b_start
+    if a_start == a_end:
+        return b_start <= a_start < b_end
+    if b_start == b_end:
+        return a_start <= b_start < a_end
+    return max(a_start, b_start) < min(a_end, b_end)
 
 
 def overlap_seconds(a: Interval, b: Interval) -> float:

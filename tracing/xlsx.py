@@ -10,6 +10,7 @@ styles, content types, relationships; strings inline, no shared-string table).
 """
 from __future__ import annotations
 
+import math
 import re
 import zipfile
 from datetime import date, datetime, time, timedelta
@@ -202,7 +203,7 @@ def _write_sheet(member, spec: SheetSpec, rows: Iterable[Sequence], text_as_type
             elif kind is datetime:
                 parts.append(f'<c r="{ref}" s="{DATETIME}"><v>{excel_serial(value)!r}</v></c>')
             elif kind is int or kind is float:
-                if value != value or value in (float("inf"), float("-inf")):
+                if kind is float and not math.isfinite(value):   # no such number in a sheet
                     parts.append(f'<c r="{ref}" t="inlineStr"><is><t>{value}</t></is></c>')
                 else:
                     parts.append(f'<c r="{ref}"><v>{value!r}</v></c>')

@@ -29,7 +29,8 @@ def _cells(data: bytes, sheet: str | None = None):
 
 
 def test_header_types_styles_and_layout_read_back():
-    spec = SheetSpec("Lượt vào", ["Họ và tên", "Số", "Giờ vào", "Ngày", "Đúng"], [22, 10, 20, 12, 8])
+    spec = SheetSpec("Lượt vào", ["Họ và tên", "Số", "Giờ vào", "Ngày", "Đúng"],
+                     [22, 10, 20, 12, 8])
     rows = [["Nguyễn Văn An", 42, datetime(2026, 3, 10, 8, 0, 5), date(2026, 3, 10), True],
             ["Đặng Thị Ánh Tuyết", 36.6, None, None, False],
             ["", -7, datetime(2026, 12, 31, 23, 59, 59), date(1999, 1, 1), None]]
