@@ -261,10 +261,8 @@ def _row_view(row, venue: Venue, now: datetime, end: datetime | None = None) -> 
 
 
 def _row_end(row, venue: Venue, now: datetime) -> datetime:
-    """The effective end of a row of _VISIT_COLUMNS (its check-out when it has one)."""
-    if row[4] is not None:
-        return row[4]
-    return effective_end(row[3], None, now=now, closing_time=venue.closing_time,
+    """The effective end of a row of _VISIT_COLUMNS."""
+    return effective_end(row[3], row[4], now=now, closing_time=venue.closing_time,
                          max_stay_min=venue.max_stay_min)
 
 

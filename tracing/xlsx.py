@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 import zipfile
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import BinaryIO, Iterable, Sequence
 from xml.sax.saxutils import quoteattr
 
@@ -194,33 +194,19 @@ def _write_sheet(member, spec: SheetSpec, rows: Iterable[Sequence], text_as_type
                 continue
             ref = f"{letters[index]}{number}"
             kind = value.__class__
-            if kind is str:
-                if not value:
-                    continue
-                style = f' s="{TEXT_AS_TYPED}"' if text_as_typed(value) else ""
-                parts.append(f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">'
-                             f'{escape_text(value)}</t></is></c>')
-            elif kind is datetime:
-                parts.append(f'<c r="{ref}" s="{DATETIME}"><v>{excel_serial(value)!r}</v></c>')
-            elif kind is int or kind is float:
-                if kind is float and not math.isfinite(value):   # no such number in a sheet
-                    parts.append(f'<c r="{ref}" t="inlineStr"><is><t>{value}</t></is></c>')
-                else:
-                    parts.append(f'<c r="{ref}"><v>{value!r}</v></c>')
+            if kind is int or kind is float and math.isfinite(value):
+                parts.append(f'<c r="{ref}"><v>{value!r}</v></c>')
             elif kind is bool:
                 parts.append(f'<c r="{ref}" t="b"><v>{int(value)}</v></c>')
-            elif isinstance(value, datetime):
-                parts.append(f'<c r="{ref}" s="{DATETIME}"><v>{excel_serial(value)!r}</v></c>')
-            elif isinstance(value, date):
-                parts.append(f'<c r="{ref}" s="{DATE}"><v>{excel_serial(value)!r}</v></c>')
-            elif isinstance(value, (time, timedelta)):
-                parts.append(f'<c r="{ref}" t="inlineStr"><is><t>{escape_text(str(value))}'
-                             '</t></is></c>')
-            else:
-                text = str(value)
-                style = f' s="{TEXT_AS_TYPED}"' if text_as_typed(text) else ""
-                parts.append(f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">'
-                             f'{escape_text(text)}</t></is></c>')
+            elif isinstance(value, (datetime, date)):
+                style = DATETIME if isinstance(value, datetime) else DATE
+                parts.append(f'<c r="{ref}" s="{style}"><v>{excel_serial(value)!r}</v></c>')
+            else:   # text, and anything else (inf, NaN, a time of day) as its text
+                text = value if kind is str else str(value)
+                if text:
+                    style = f' s="{TEXT_AS_TYPED}"' if text_as_typed(text) else ""
+                    parts.append(f'<c r="{ref}"{style} t="inlineStr"><is>'
+                                 f'<t xml:space="preserve">{escape_text(text)}</t></is></c>')
         parts.append("</row>")
         if number % ROWS_PER_WRITE == 0:
             member.write("".join(parts).encode("utf-8"))

@@ -54,6 +54,16 @@ def redis_url():
     connection.close()
 
 
+def spend_the_clients_budget(client, session) -> tuple[int, int, int]:
+    """THREE declarations from CLIENT, each stored; the counts after them."""
+    for n in range(3):
+        assert client.post("/api/v1/declarations", json=person(n),
+                           environ_base=CLIENT).status_code == 201
+    stored = counts(session)
+    assert stored[1] == 3
+    return stored
+
+
 @pytest.fixture
 def app_config(request):
     return {"PUBLIC_RATE_LIMIT": THREE,
@@ -63,10 +73,7 @@ def app_config(request):
 @pytest.mark.parametrize("app_config", ["redis_url"], indirect=True)
 def test_another_worker_sees_the_same_counts_through_redis(
         client, session, venue, app, app_config):
-    for n in range(3):
-        assert client.post("/api/v1/declarations", json=person(n),
-                           environ_base=CLIENT).status_code == 201
-    before = counts(session)
+    before = spend_the_clients_budget(client, session)
     # Another worker: its own process, its own app and limiter, the same database and Redis.
     config = {key: app.config[key] for key in ("SECRET_KEY", "DATABASE_URL", "PUBLIC_URL",
                                                "VENUE_RATE_LIMIT", "RATELIMIT_STORAGE_URI",
@@ -97,11 +104,7 @@ def revive_the_store():
 @pytest.mark.parametrize("app_config", ["unreachable"], indirect=True)
 def test_an_unreachable_store_falls_back_to_memory_and_still_limits(
         client, session, venue, revive_the_store, app_config):
-    for n in range(3):
-        assert client.post("/api/v1/declarations", json=person(n),
-                           environ_base=CLIENT).status_code == 201
-    before = counts(session)
-    assert before[1] == 3
+    before = spend_the_clients_budget(client, session)
     assert_rate_limited_json(client.post("/api/v1/declarations", json=person(3),
                                          environ_base=CLIENT))
     assert counts(session) == before
