@@ -1,6 +1,9 @@
 """KhaiBao Kiosk: the application factory. Config, extensions, blueprints, CLI groups; nothing else."""
 from __future__ import annotations
 
+import importlib
+import importlib.util
+
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -13,6 +16,20 @@ from core.db import db
 from core.workers import WorkerManager
 
 csrf = CSRFProtect()
+
+# The feature packages, lowest first: each builds only on core and the ones before it (the
+# import-graph test holds them to it). This module, `kiosk run` and migrations/env.py compose the
+# product and may know them all; nothing below them does.
+FEATURES = ("ble_beacon", "visits", "declarations", "kiosk", "tracing")
+
+
+def import_models() -> None:
+    """Put every table on SQLModel.metadata (Alembic, tests, benchmarks): core's and each
+    feature's `models` module."""
+    importlib.import_module("core.models")
+    for name in FEATURES:
+        if importlib.util.find_spec(f"{name}.models") is not None:
+            importlib.import_module(f"{name}.models")
 
 
 def create_app(test_config: dict | None = None) -> Flask:
@@ -38,30 +55,17 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.extensions["clock"] = SystemClock()
     app.extensions["workers"] = WorkerManager()  # empty: workers start only from `kiosk run`
 
-    # Blueprints.
-    from ble_beacon.views import bp as ble_beacon_bp
+    # Core's own pages and commands, then each feature registers its blueprints, CLI, API
+    # description and workers.
     from core.admin import bp as admin_bp
     from core.views import bp as core_bp
-    from declarations.views import bp as declarations_bp
-    from kiosk.views import bp as kiosk_bp
-    from tracing.api import bp as tracing_api_bp
-    from tracing.views import bp as tracing_bp
 
     app.register_blueprint(core_bp)
     app.register_blueprint(admin_bp)
-    app.register_blueprint(declarations_bp)
-    app.register_blueprint(kiosk_bp)
-    app.register_blueprint(ble_beacon_bp)
-    app.register_blueprint(tracing_bp)
-    app.register_blueprint(tracing_api_bp)
-
-    # CLI groups.
-    from ble_beacon.cli import beacon, report_cli
-    from declarations.cli import keys_cli
-    from kiosk.cli import kiosk_cli, scan
-    from tracing.cli import COMMANDS as TRACING_COMMANDS
-
-    for command in (*CORE_COMMANDS, kiosk_cli, scan, keys_cli, beacon, report_cli,
-                    *TRACING_COMMANDS):
+    for command in CORE_COMMANDS:
         app.cli.add_command(command)
+    for name in FEATURES:
+        module = importlib.import_module(name)
+        if hasattr(module, "init_app"):
+            module.init_app(app)
     return app

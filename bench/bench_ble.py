@@ -34,8 +34,6 @@ from ble_beacon.scanner import BleScanner, ScannerConfig  # noqa: E402
 from tests.ble_beacon import phones  # noqa: E402
 from tests.ble_beacon.mockbluez import BluezController, MockBluez, PrivateBus  # noqa: E402
 
-
-
 # --- pure: record → parse → aggregate ---------------------------------------------------------
 
 def _adverts(count: int, seed: int = 7) -> list[tuple]:
@@ -113,11 +111,12 @@ def pure_rate(count: int) -> dict:
 def _kiosk_app(tmp: Path):
     from alembic import command
 
-    import core.model_registry  # noqa: F401
-    from app import create_app
+    from app import create_app, import_models
     from core.cli import alembic_config
     from core.db import db
     from core.models import Venue
+
+    import_models()  # every table on SQLModel.metadata
 
     url = f"sqlite:///{tmp / 'kiosk.db'}"
     command.upgrade(alembic_config(url), "head")
@@ -248,10 +247,12 @@ def bleak_rate(n_phones: int, reports: int, steady_s: float) -> dict:
 def _writer_rate(rows: int) -> dict:
     from sqlmodel import Session, SQLModel
 
-    import core.model_registry  # noqa: F401
+    from app import import_models
     from ble_beacon.services import record_encounters
     from core.db import create_engine_for_url
     from core.models import Venue
+
+    import_models()  # every table on SQLModel.metadata
 
     with tempfile.TemporaryDirectory() as tmp:
         engine = create_engine_for_url(f"sqlite:///{tmp}/bench.db")

@@ -21,7 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scratch import (  # noqa: E402
-    failed_row, median, migrate, percentile, psycopg_url, row, scratch_postgres,
+    failed_row,
+    median,
+    migrate,
+    percentile,
+    psycopg_url,
+    row,
+    scratch_postgres,
 )
 
 FIGURE = "contact query"
@@ -173,10 +179,11 @@ def time_service(url: str, phones: list[str], now: datetime, warm: list[str]) ->
     other cases have warmed the process up (as any running server is)."""
     from sqlmodel import Session
 
-    import core.model_registry  # noqa: F401
+    from app import import_models
     from core.db import create_engine_for_url
-    from tracing import services
+    from tracing import contact_query, search
 
+    import_models()  # every table on SQLModel.metadata
     engine = create_engine_for_url(url)
     since, until = now - timedelta(days=WINDOW_DAYS), now
     times, contacts, devices, index_visits = [], [], [], []
@@ -186,9 +193,9 @@ def time_service(url: str, phones: list[str], now: datetime, warm: list[str]) ->
             for phone in (warm_up if warm else phones):
                 started = time.perf_counter()
                 with Session(engine, expire_on_commit=False) as session:
-                    index = services.resolve_index(session=session, phone=phone, since=since,
+                    index = search.resolve_index(session=session, phone=phone, since=since,
                                                    until=until, now=now)
-                    report = services.query_contacts(
+                    report = contact_query.query_contacts(
                         session=session, visit_ids=[v.id for v in index], before_min=BEFORE_MIN,
                         after_min=AFTER_MIN, now=now, actor="bench", channel="api",
                         query={"by": "phone"}, since=since, until=until)

@@ -1,5 +1,5 @@
 """Export: a venue visit list of 100,000 generated rows exported as CSV and as XLSX through the real
-service (`tracing.services.export_visits`: query → file → SHA-256 → audit), on a scratch SQLite
+service (`tracing.exporting.export_visits`: query → file → SHA-256 → audit), on a scratch SQLite
 file migrated by Alembic (the kiosk's own database). Time and peak RSS growth are measured in a
 fresh process per format, so one export's peak cannot hide another's.
 
@@ -38,11 +38,12 @@ def populate(url: str, rows: int) -> None:
     """A venue and `rows` visitors with one visit each, inserted in bulk."""
     import sqlalchemy as sa
 
-    import core.model_registry  # noqa: F401
+    from app import import_models
     from core.db import create_engine_for_url
     from core.models import Venue
-    from declarations.models import Visitor
-    from kiosk.models import Visit
+    from visits.models import Visit, Visitor
+
+    import_models()  # every table on SQLModel.metadata
 
     migrate(url)
     engine = create_engine_for_url(url)
@@ -77,8 +78,7 @@ def measure_service(url: str, fmt: str, rows: int) -> dict:
     from app import create_app
     from core.db import db
     from core.services import get_venue
-    from tracing import services
-
+    from tracing import exporting
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "CAMERA_SOURCE": "none",
                       "BLE": "off", "INSTANCE_PATH": tempfile.mkdtemp()})
     with app.app_context(), db.new_session(app) as session:
@@ -86,7 +86,7 @@ def measure_service(url: str, fmt: str, rows: int) -> dict:
         until = START + timedelta(seconds=7 * rows + 3600)
         before = _rss_mb()
         started = time.perf_counter()
-        export = services.export_visits(session=session, venue=venue, since=START, until=until,
+        export = exporting.export_visits(session=session, venue=venue, since=START, until=until,
                                         fmt=fmt, now=until, actor="bench", channel="bench")
         with open(os.devnull, "wb") as sink:
             for chunk in export.chunks():
@@ -147,7 +147,7 @@ def _child(kind: str, url: str, fmt: str, rows: int) -> dict:
 
 def run(quick: bool) -> list[dict]:
     rows = 2_000 if quick else 100_000
-    how = (f"{rows:,} visits of one venue exported by tracing.services.export_visits (query, "
+    how = (f"{rows:,} visits of one venue exported by tracing.exporting.export_visits (query, "
            f"file, SHA-256, audit) from a scratch SQLite database, each format in a fresh "
            f"process; peak RSS growth from getrusage")
     results = []

@@ -32,7 +32,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scratch import (  # noqa: E402
-    ROOT, failed_row, migrate, row, scratch_postgres, scratch_sqlite,
+    ROOT,
+    failed_row,
+    migrate,
+    row,
+    scratch_postgres,
+    scratch_sqlite,
 )
 
 WORKERS, THREADS, CONNECTIONS = 4, 4, 32
@@ -136,15 +141,18 @@ def populate(url: str, instance: Path, visitors: int) -> dict:
     import sqlalchemy as sa
     from sqlmodel import Session
 
-    import core.model_registry  # noqa: F401
+    from app import import_models
     from core.auth import issue_api_token
     from core.db import create_engine_for_url
     from core.models import Role, User, Venue
     from declarations.consent import consent_version
     from declarations.identity import fold
-    from declarations.models import Declaration, Visitor
+    from declarations.models import Declaration
     from declarations.rules import DEFAULT_RULES
     from declarations.tokens import load_keyring
+    from visits.models import Visitor
+
+    import_models()  # every table on SQLModel.metadata
 
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     engine = create_engine_for_url(url)

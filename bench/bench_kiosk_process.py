@@ -280,6 +280,7 @@ def _free_port() -> int:
 
 def soak(duration_s: float, interval_s: float, warmup_s: float) -> dict:
     from kiosk_setup import kiosk_database
+
     from tests.ble_beacon.mockbluez import MockBluez, PrivateBus
 
     with tempfile.TemporaryDirectory(prefix="khaibao-bench-kiosk-") as tmp_name:

@@ -126,13 +126,13 @@ class ScreenStream:
 
 
 def measure(scans: int) -> dict:
+    from kiosk_setup import kiosk_database
     from waitress import create_server
 
-    from kiosk import events
     from kiosk.camera import CameraWorker, parse_source
     from kiosk.runtime import CAMERA_EXTENSION, build_checkin
-    from kiosk_setup import kiosk_database
     from tests.support.qrframes import Placement, camera_frame
+    from visits import events
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="khaibao-bench-scan-") as tmp:

@@ -12,13 +12,15 @@ def kiosk_database(tmp: Path, *, venue: str, visitors: int, config: dict | None 
     instance folder (secret key, token keys) in tmp/instance."""
     from alembic import command
 
-    import core.model_registry  # noqa: F401
-    from app import create_app
+    from app import create_app, import_models
     from core.cli import alembic_config
     from core.db import db
     from core.models import Venue
-    from declarations.models import Declaration, Visitor
+    from declarations.models import Declaration
     from kiosk.runtime import token_keyring
+    from visits.models import Visitor
+
+    import_models()  # every table on SQLModel.metadata
 
     url = f"sqlite:///{tmp / 'kiosk.db'}"
     command.upgrade(alembic_config(url), "head")

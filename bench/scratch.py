@@ -62,8 +62,10 @@ def migrate(url: str) -> None:
     """The real schema: the project's Alembic migrations, to head."""
     from alembic import command
 
-    import core.model_registry  # noqa: F401
+    from app import import_models
     from core.cli import alembic_config
+
+    import_models()  # every table on SQLModel.metadata
 
     command.upgrade(alembic_config(url), "head")
 

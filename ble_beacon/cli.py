@@ -2,7 +2,6 @@
 print the encounters heard (neither needs the database); `report adoption` reads it."""
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import threading
@@ -12,7 +11,6 @@ from typing import IO, Any
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
 from flask_babel import force_locale, gettext
 from flask_babel import lazy_gettext as _l
 
@@ -215,51 +213,3 @@ class _EncounterPrinter:
         self.count += 1
         self.out.write(json.dumps(encounter.to_json(), ensure_ascii=False) + "\n")
         self.out.flush()
-
-
-# --- report adoption (needs the app and its database) ---------------------------------------------
-report_cli = AppGroup("report", help="Reports.")
-
-def write_adoption(report, fmt: str, out: IO[str]) -> None:
-    from ble_beacon.adoption import csv_rows
-
-    if fmt == "json":
-        json.dump({"since": report.since.isoformat(), "until": report.until.isoformat(),
-                   "rows": [row.to_json() for row in report.rows]}, out, ensure_ascii=False,
-                  indent=1)
-        out.write("\n")
-        return
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(csv_rows(report.rows))
-
-
-@report_cli.command("adoption")
-@click.option("--since", required=True, help="First day, YYYY-MM-DD (Việt Nam calendar day).")
-@click.option("--until", required=True, help="Last day, included.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
-              show_default=True)
-@click.option("--venue", "venues", multiple=True, help="Venue code (repeat; default: all).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write to this file (CSV with a byte-order mark, for spreadsheets).")
-def report_adoption(since: str, until: str, fmt: str, venues: tuple[str, ...],
-                    output: str | None) -> None:
-    """Per venue and day: visits, visitors, visitors with a detected app, and their share."""
-    from ble_beacon.adoption import REPORT_ERRORS, ReportError, parse_day
-    from ble_beacon.services import adoption_report
-    from core.db import db
-
-    try:
-        first, last = parse_day(since), parse_day(until)
-        with db.new_session() as session:
-            report = adoption_report(session=session, since=first, until=last,
-                                     venue_codes=list(venues) or None)
-    except ReportError as exc:
-        raise click.UsageError(both_languages(REPORT_ERRORS[exc.code])) from None
-    if output:
-        encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
-        with open(output, "w", encoding=encoding, newline="") as handle:
-            write_adoption(report, fmt, handle)
-        click.echo(gettext("%(count)d row(s) written to %(path)s.", count=len(report.rows),
-                           path=output), err=True)
-    else:
-        write_adoption(report, fmt, sys.stdout)

@@ -1,23 +1,19 @@
-"""BLE encounters in the database: the batched writer, linking a phone to a check-in, and the
-adoption report. Services take a keyword-only session and own their commit."""
+"""BLE encounters in the database: the batched writer and linking a phone to a check-in. Services
+take a keyword-only session and own their commit. (The adoption report, built on the daily counts
+of visits, is the tracing package's.)"""
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from ble_beacon import adoption
-from ble_beacon.adoption import ReportError
-from ble_beacon.aggregation import Encounter as Sighting
 from ble_beacon.aggregation import NEAR_RSSI, proximity_bucket
+from ble_beacon.aggregation import Encounter as Sighting
 from ble_beacon.models import Encounter
-from core.models import Venue
-from tracing.services import daily_counts
 
 logger = logging.getLogger(__name__)
 
@@ -162,38 +158,3 @@ def link_encounter_to_visit(
                         encounter.protocol if encounter else "?")
             return encounter
     return None
-
-
-# --- Adoption report ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class AdoptionReport:
-    since: date
-    until: date
-    rows: list[adoption.AdoptionRow]
-
-    def daily_totals(self) -> list[tuple[date, int, int]]:
-        return adoption.daily_totals(self.rows, self.since, self.until)
-
-
-def adoption_report(*, session: Session, since: date, until: date,
-                    venue_codes: Iterable[str] | None = None) -> AdoptionReport:
-    """Per venue and local day (both ends included): visits, visitors, visitors with a detected
-    app. Days already purged by the retention job come from their kept daily counts."""
-    adoption.check_range(since, until)
-    query = select(Venue).order_by(Venue.code)
-    if venue_codes is not None:
-        codes = sorted({c.strip().upper() for c in venue_codes if c and c.strip()})
-        query = query.where(Venue.code.in_(codes))
-    venues = {v.id: v for v in session.exec(query)}
-    if venue_codes is not None and not venues:
-        raise ReportError("unknown_venue")
-    # One definition of the daily counts, live and purged days alike (tracing owns it).
-    counts = daily_counts(session=session, venue_ids=list(venues), since_day=since,
-                          until_day=until)
-    report_rows = [
-        adoption.AdoptionRow(venues[venue_id].code, venues[venue_id].name, venues[venue_id].unit,
-                             day, c["visits"], c["visitors"], c["visitors_with_app"])
-        for (venue_id, day), c in sorted(counts.items(),
-                                         key=lambda item: (venues[item[0][0]].code, item[0][1]))
-    ]
-    return AdoptionReport(since, until, report_rows)

@@ -1,6 +1,8 @@
 """/api/v1/openapi.json: the OpenAPI 3.1 description of the JSON API, assembled from the fragments
-each package keeps next to its routes (`<package>/openapi.py`: PATHS and COMPONENTS), plus the
-shared parts (the error body, the usual error answers, the bearer token) and core's own routes."""
+each feature registers with the app (`<package>/openapi.py`: PATHS and COMPONENTS, registered by
+the package's `init_app`), plus the shared parts (the error body, the usual error answers, the
+bearer token) and core's own routes. Core imports no feature: the features tell it about
+themselves."""
 from __future__ import annotations
 
 import copy
@@ -89,12 +91,18 @@ PATHS = {
 }
 
 
-def _fragments():
-    from declarations import openapi as declarations_openapi
-    from kiosk import openapi as kiosk_openapi
-    from tracing import openapi as tracing_openapi
+_FRAGMENTS_KEY = "openapi.fragments"
 
-    return (sys.modules[__name__], declarations_openapi, kiosk_openapi, tracing_openapi)
+
+def register(app, fragment) -> None:
+    """A feature adds its part of the document (a module or object with PATHS and, optionally,
+    COMPONENTS)."""
+    app.extensions.setdefault(_FRAGMENTS_KEY, []).append(fragment)
+
+
+def fragments(app) -> list:
+    """Core's own fragment, then every registered one in the order the features registered."""
+    return [sys.modules[__name__], *app.extensions.get(_FRAGMENTS_KEY, ())]
 
 
 def _merge(target: dict, part: dict, where: str) -> None:
@@ -104,7 +112,7 @@ def _merge(target: dict, part: dict, where: str) -> None:
         target[key] = copy.deepcopy(value)
 
 
-def build_document(server_url: str = "/") -> dict:
+def build_document(parts, server_url: str = "/") -> dict:
     """The whole document. Every operation gets the shared answers it can always give: 503 for a
     database fault, 422 for a NUL character anywhere in the request (core/input_limits.py), and
     401 when it takes a token."""
@@ -112,7 +120,7 @@ def build_document(server_url: str = "/") -> dict:
     components: dict = {"schemas": {"Error": copy.deepcopy(ERROR_SCHEMA)},
                         "responses": copy.deepcopy(RESPONSES),
                         "securitySchemes": copy.deepcopy(SECURITY_SCHEMES)}
-    for module in _fragments():
+    for module in parts:
         _merge(paths, module.PATHS, module.__name__)
         for section, entries in getattr(module, "COMPONENTS", {}).items():
             _merge(components.setdefault(section, {}), entries, f"{module.__name__} {section}")

@@ -73,7 +73,7 @@ class Defaults:
     BABEL_DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
     # Each feature package owns its catalogue; Flask-Babel merges them.
     BABEL_TRANSLATION_DIRECTORIES = (
-        "core/translations;declarations/translations;kiosk/translations;"
+        "core/translations;visits/translations;declarations/translations;kiosk/translations;"
         "ble_beacon/translations;tracing/translations"
     )
     # Session cookie: never readable by scripts, not sent on cross-site requests.

@@ -82,9 +82,10 @@ def api_me():
 @bp.get("/api/v1/openapi.json")
 def openapi_document():
     """The OpenAPI 3.1 description of the JSON API (public: it holds no data)."""
-    from core.openapi import build_document
+    from core.openapi import build_document, fragments
 
-    return jsonify(build_document(server_url=(request.script_root or "") + "/"))
+    return jsonify(build_document(fragments(current_app),
+                                  server_url=(request.script_root or "") + "/"))
 
 
 @bp.get("/healthz")

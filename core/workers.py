@@ -1,12 +1,13 @@
 """The kiosk's background workers (camera, BLE scanner, daily jobs) behind one manager.
 
-Nothing starts in the app factory: `flask --app app kiosk run` builds the workers and calls
-start(); /healthz reads their status. Each worker owns only its own lifecycle.
+Nothing starts in the app factory: each feature registers the builders of its workers with the
+app (`register_builder`, at its `init_app`), and `flask --app app kiosk run` builds them and
+calls start(); /healthz reads their status. Each worker owns only its own lifecycle.
 """
 from __future__ import annotations
 
 import logging
-from typing import Protocol
+from typing import Callable, Protocol
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +24,33 @@ class Worker(Protocol):
     def stop(self, timeout: float = 5.0) -> None: ...
 
     def status(self) -> str: ...
+
+
+_BUILDERS_KEY = "workers.builders"
+# Hardware workers and what consumes them, then daily jobs: started together by `kiosk run`.
+WORKER = "worker"
+# Periodic jobs with no hardware (a kiosk process runs them besides its workers).
+JOB = "job"
+
+
+def register_builder(app, builder: Callable, *, kind: str = WORKER) -> None:
+    """A feature adds a builder: `builder(app)` returns a worker, or None when the feature is
+    turned off. Builders run in the order they were registered."""
+    if kind not in (WORKER, JOB):
+        raise ValueError(f"unknown worker kind {kind!r}")
+    app.extensions.setdefault(_BUILDERS_KEY, []).append((kind, builder))
+
+
+def build_registered(app, kind: str = WORKER) -> list:
+    """The workers of one kind that the registered builders make for this app."""
+    workers = []
+    for builder_kind, build in app.extensions.get(_BUILDERS_KEY, ()):
+        if builder_kind != kind:
+            continue
+        worker = build(app)
+        if worker is not None:
+            workers.append(worker)
+    return workers
 
 
 class WorkerManager:

@@ -1,4 +1,5 @@
-"""Visitors and their health declarations (field meanings: reference/declaration-form.md)."""
+"""Health declarations (field meanings: reference/declaration-form.md). The people who make them
+are visits.models.Visitor."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from core.db import UtcDateTime, utcnow
+from core.db import UtcDateTime
 
 
 class DeclarationStatus(StrEnum):
@@ -21,40 +22,6 @@ class DeclarationSource(StrEnum):
     staff = "staff"                 # a receptionist checking someone in by hand
     reconfirmation = "reconfirmation"  # "anything changed since …?" on a stale declaration
     import_ = "import"              # a paper sign-in list
-
-
-class Visitor(SQLModel, table=True):
-    """A person as last declared. Contact address codes and names are kept as at declaring time,
-    because unit names change (the 2025 merger renamed most wards)."""
-
-    __table_args__ = (
-        sa.Index("ix_visitor_phone_e164", "phone_e164"),
-        sa.Index("ix_visitor_id_number", "id_number"),
-        sa.Index("ix_visitor_name_folded", "name_folded"),
-    )
-
-    id: int | None = Field(default=None, primary_key=True)
-    full_name: str = Field(max_length=100)
-    # Lower-case, accent-free form of the name: "nguyen van an" finds "Nguyễn Văn An".
-    name_folded: str = Field(max_length=100)
-    birth_year: int | None = Field(default=None)
-    gender: str | None = Field(default=None, max_length=8)
-    nationality: str = Field(default="VN", max_length=2)
-    id_number: str | None = Field(default=None, max_length=20)
-    id_type: str | None = Field(default=None, max_length=20)
-    phone_e164: str | None = Field(default=None, max_length=16)
-    email: str | None = Field(default=None, max_length=254)
-    province_code: str | None = Field(default=None, max_length=8)
-    province_name: str | None = Field(default=None, max_length=100)
-    ward_code: str | None = Field(default=None, max_length=8)
-    ward_name: str | None = Field(default=None, max_length=100)
-    street_address: str | None = Field(default=None, max_length=255)
-    # A dependant (child, elderly relative without a phone) points to the person who declared.
-    declarant_id: int | None = Field(default=None, foreign_key="visitor.id", index=True)
-    # Personal QR tokens issued before this instant are refused (lost phone, "delete my data").
-    tokens_valid_after: datetime | None = Field(default=None, sa_type=UtcDateTime)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
-    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class Declaration(SQLModel, table=True):

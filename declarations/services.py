@@ -12,12 +12,12 @@ from sqlmodel import Session, select
 
 from core.models import Venue
 from declarations.messages import Problem, problem
-from declarations.models import Declaration, DeclarationSource, Visitor
+from declarations.models import Declaration, DeclarationSource
 from declarations.rules import DEFAULT_RULES, TriageDecision, TriageRules, triage
 from declarations.schema import CleanDeclaration
 from declarations.tokens import KeyRing, TokenClaims, TokenError
-from kiosk.models import OpenedBy, Visit, VisitStatus
-from kiosk.services import current_visit, open_visit
+from visits.models import OpenedBy, Visit, Visitor, VisitStatus
+from visits.services import current_visit, open_visit
 
 logger = logging.getLogger(__name__)
 

@@ -30,13 +30,13 @@ from core import clock
 from core.audit import record_audit
 from core.auth import roles_required
 from core.db import db
-from core.security import public_limits
 from core.errors import api_error, read_json_body
 from core.models import Role, Venue
+from core.security import public_limits
 from declarations import admin_units
 from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts, consent_version
 from declarations.identity import countries, display_name, format_phone
-from declarations.models import Declaration, DeclarationSource, Visitor
+from declarations.models import Declaration, DeclarationSource
 from declarations.qr import qr_png, qr_svg
 from declarations.questions import (
     CONDITIONS,
@@ -59,7 +59,7 @@ from declarations.services import (
 )
 from declarations.tokens import TokenError, load_keyring
 from declarations.venue_links import normalise_venue_code, verify_venue_signature
-from kiosk.models import OpenedBy, Visit
+from visits.models import OpenedBy, Visit, Visitor
 
 logger = logging.getLogger(__name__)
 

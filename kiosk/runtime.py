@@ -1,6 +1,7 @@
-"""Which background workers `kiosk run` starts, and the wiring between them and the check-in
-service. Each builder takes the app and returns a worker (or None when its feature is turned off);
-the manager in core.workers runs them."""
+"""The kiosk's background workers (camera, camera check-in, automatic check-out) and the wiring
+between them and the check-in service. Each builder takes the app and returns a worker (or None
+when its feature is turned off); kiosk/__init__.py registers them, the other features register
+theirs, and the manager in core.workers runs what `kiosk run` builds."""
 from __future__ import annotations
 
 import logging
@@ -15,11 +16,12 @@ from flask import Flask
 
 from core.db import database_fault, db
 from core.services import ensure_kiosk, get_venue
-from core.workers import OFF, Worker
+from core.workers import JOB, OFF, WORKER, Worker, build_registered
 from declarations.rules import TriageRules, rules_from_config
 from declarations.tokens import KeyRing, load_keyring
 from kiosk import services
-from kiosk.stays import StayRules
+from visits import services as visit_services
+from visits.stays import StayRules
 
 logger = logging.getLogger(__name__)
 
@@ -264,7 +266,7 @@ class AutoCheckout:
 
     def run_once(self) -> int:
         with self.app.app_context(), db.new_session(self.app) as session:
-            return services.close_overdue_visits(
+            return visit_services.close_overdue_visits(
                 session=session, now=now(self.app),
                 default_max_stay_min=self.app.config["MAX_STAY_MIN"])
 
@@ -284,43 +286,11 @@ def build_auto_checkout(app: Flask) -> Worker | None:
     return AutoCheckout(app)
 
 
-def _build_ble_scanner(app: Flask) -> Worker | None:
-    from ble_beacon.worker import build_scanner
-
-    return build_scanner(app)
-
-
-def _build_venue_beacon(app: Flask) -> Worker | None:
-    from ble_beacon.worker import build_venue_beacon
-
-    return build_venue_beacon(app)
-
-
-def _build_retention(app: Flask) -> Worker | None:
-    from tracing.worker import build_retention_worker
-
-    return build_retention_worker(app)
-
-
-# Hardware workers and what consumes them, in start order; then tracing's daily purge.
-BUILDERS = [build_camera, build_checkin, _build_ble_scanner, _build_venue_beacon,
-            _build_retention]
-# Periodic jobs of a kiosk process (no hardware).
-JOB_BUILDERS = [build_auto_checkout]
-
-
-def _build(app: Flask, builders) -> list[Worker]:
-    workers = []
-    for build in builders:
-        worker = build(app)
-        if worker is not None:
-            workers.append(worker)
-    return workers
-
-
 def build_workers(app: Flask) -> list[Worker]:
-    return _build(app, BUILDERS)
+    """The hardware workers every feature registered (camera, check-in, BLE, daily purge)."""
+    return build_registered(app, WORKER)
 
 
 def build_jobs(app: Flask) -> list[Worker]:
-    return _build(app, JOB_BUILDERS)
+    """The periodic jobs of a kiosk process (no hardware): automatic check-out."""
+    return build_registered(app, JOB)

@@ -1,6 +1,7 @@
-"""Visits: opening and closing them. Every path into a visit (scan, phone form, staff, import)
-goes through here so each records how it was opened and closed, and every change is published to
-the venue's kiosk screens after it is committed."""
+"""The door: what a scanned code does (check in, check out, the same answer again, or a question
+for the touchscreen), the touchscreen's answers, and the desk's queue of flagged visitors. Visits
+are opened and closed through the visits package; declarations come from the declarations
+package."""
 from __future__ import annotations
 
 import logging
@@ -9,233 +10,41 @@ from datetime import datetime, timedelta
 
 from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import update
 from sqlmodel import Session, select
 
-from ble_beacon.services import link_encounter_to_visit
-from core.audit import record_audit
 from core.i18n import format_local
-from core.models import User, Venue
+from core.models import Venue
 from declarations.consent import consent_version
 from declarations.identity import classify_id, fold
 from declarations.identity import display_name as shown_name
 from declarations.messages import problem
-from declarations.models import Declaration, DeclarationSource, Visitor
+from declarations.models import Declaration, DeclarationSource
 from declarations.rules import DEFAULT_RULES, TriageRules, triage
+from declarations.services import (
+    DeclarationError,
+    TokenRejected,
+    identify_token,
+    latest_declaration,
+    reconfirm_declaration,
+)
 from declarations.tokens import KeyRing
-from kiosk import events
 from kiosk.answers import HealthAnswers, validate_health_answers
 from kiosk.codes import CCCD, NATIONAL_QR, TOKEN, TOKEN_PREFIX, VENUE, parse_code
-from kiosk.models import ClosedBy, OpenedBy, Visit, VisitStatus
-from kiosk.stays import ScanAction, StayRules, auto_checkout_at, decide_scan
+from visits.events import publish_now
+from visits.models import ClosedBy, OpenedBy, Visit, Visitor, VisitStatus
+from visits.services import (
+    close_visit,
+    current_visit,
+    display_name,
+    last_closed_visit,
+    lock_visitor,
+    open_visit,
+    publish_visit,
+    visit_event,
+)
+from visits.stays import ScanAction, StayRules, decide_scan
 
 logger = logging.getLogger(__name__)
-
-# Longest receptionist note kept with a review decision (the column's size).
-REVIEW_NOTE_MAX = 500
-
-
-class VisitError(ValueError):
-    """A visit could not be opened or closed; `code` names the reason for the API, the message
-    (a lazy string) says it to people."""
-
-    def __init__(self, message, code: str = "visit_error"):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def display_name(visitor: Visitor | None) -> str:
-    return shown_name(visitor.full_name) if visitor is not None else ""
-
-
-def visit_event(*, session: Session, visit: Visit, action: str) -> tuple[str, dict]:
-    """The (venue code, event) a screen shows for a visit change. Built before the commit so the
-    after-commit hook does no database work."""
-    venue = session.get(Venue, visit.venue_id)
-    visitor = session.get(Visitor, visit.visitor_id)
-    at = visit.checked_out_at if action == "check_out" else visit.checked_in_at
-    return venue.code, {
-        "type": "visit",
-        "action": action,
-        "visit_id": visit.id,
-        "status": visit.status,
-        "display_name": display_name(visitor),
-        "at": at.isoformat(),
-        "local_time": format_local(at, "%H:%M"),
-        "opened_by": visit.opened_by,
-        "closed_by": visit.closed_by,
-    }
-
-
-def _publish(session: Session, visit: Visit, action: str) -> None:
-    topic, event = visit_event(session=session, visit=visit, action=action)
-    events.publish_after_commit(session, topic, event)
-
-
-def _finish(session: Session, commit: bool) -> None:
-    if commit:
-        session.commit()
-    else:
-        session.flush()
-
-
-def lock_visitor(*, session: Session, visitor_id: int) -> None:
-    """Serialise check-ins of one visitor (camera and API racing on the same code): a no-op
-    UPDATE takes the row lock on PostgreSQL and the write lock on SQLite before we look for an
-    open visit, so two identical scans cannot both open one."""
-    session.exec(
-        update(Visitor).where(Visitor.id == visitor_id).values(updated_at=Visitor.updated_at)
-    )
-
-
-def current_visit(*, session: Session, visitor_id: int, venue_id: int) -> Visit | None:
-    """The visitor's open visit at this venue, if any (the newest one)."""
-    return session.exec(
-        select(Visit)
-        .where(
-            Visit.visitor_id == visitor_id,
-            Visit.venue_id == venue_id,
-            Visit.checked_out_at.is_(None),
-        )
-        .order_by(Visit.checked_in_at.desc())
-    ).first()
-
-
-def last_closed_visit(*, session: Session, visitor_id: int, venue_id: int) -> Visit | None:
-    return session.exec(
-        select(Visit)
-        .where(
-            Visit.visitor_id == visitor_id,
-            Visit.venue_id == venue_id,
-            Visit.checked_out_at.is_not(None),
-        )
-        .order_by(Visit.checked_out_at.desc())
-    ).first()
-
-
-def open_visit(
-    *,
-    session: Session,
-    visitor_id: int,
-    venue_id: int,
-    now: datetime,
-    opened_by: OpenedBy | str,
-    kiosk_id: int | None = None,
-    declaration_id: int | None = None,
-    status: VisitStatus | str = VisitStatus.clear,
-    commit: bool = True,
-) -> Visit:
-    """Check a visitor in. With commit=False the caller commits (one unit of work with the
-    declaration that led to it); the screens hear of it only once that commit happens."""
-    visit = Visit(
-        visitor_id=visitor_id,
-        venue_id=venue_id,
-        kiosk_id=kiosk_id,
-        declaration_id=declaration_id,
-        checked_in_at=now,
-        opened_by=OpenedBy(opened_by).value,
-        status=VisitStatus(status).value,
-    )
-    session.add(visit)
-    session.flush()
-    if visit.opened_by != OpenedBy.import_:  # a paper list is history: nobody is at the door
-        # The strongest contact-tracing phone heard at the door just now ("Bluezone detected").
-        app_detected = link_encounter_to_visit(
-            session=session, visit_id=visit.id, venue_id=venue_id, kiosk_id=kiosk_id, now=now,
-            commit=False, new_visit=True) is not None
-        topic, event = visit_event(session=session, visit=visit, action="check_in")
-        events.publish_after_commit(session, topic, {**event, "app_detected": app_detected})
-    _finish(session, commit)
-    logger.info("visit %s opened (%s, %s)", visit.id, visit.opened_by, visit.status)
-    return visit
-
-
-def close_visit(
-    *, session: Session, visit: Visit, now: datetime, closed_by: ClosedBy | str,
-    commit: bool = True,
-) -> Visit:
-    if visit.checked_out_at is not None:
-        raise VisitError(_l("This visit is already closed."), "visit_closed")
-    visit.checked_out_at = max(now, visit.checked_in_at)
-    visit.closed_by = ClosedBy(closed_by).value
-    session.add(visit)
-    session.flush()
-    if visit.opened_by != OpenedBy.import_:
-        _publish(session, visit, "check_out")
-    _finish(session, commit)
-    logger.info("visit %s closed (%s)", visit.id, visit.closed_by)
-    return visit
-
-
-def get_open_visit_at(*, session: Session, visit_id: int, venue_id: int) -> Visit:
-    visit = session.get(Visit, visit_id)
-    if visit is None or visit.venue_id != venue_id:
-        raise VisitError(_l("No such visit at this venue."), "unknown_visit")
-    if visit.checked_out_at is not None:
-        raise VisitError(_l("This visit is already closed."), "visit_closed")
-    return visit
-
-
-def check_out_by_staff(*, session: Session, visit_id: int, venue_id: int, now: datetime) -> Visit:
-    """A receptionist checks one visitor out from the "on site now" list."""
-    visit = get_open_visit_at(session=session, visit_id=visit_id, venue_id=venue_id)
-    return close_visit(session=session, visit=visit, now=now, closed_by=ClosedBy.staff)
-
-
-def close_all(*, session: Session, venue_id: int, now: datetime, actor: User) -> int:
-    """End of the day: close every open visit at the venue in one unit of work (audited)."""
-    visits = list(
-        session.exec(
-            select(Visit).where(Visit.venue_id == venue_id, Visit.checked_out_at.is_(None))
-        )
-    )
-    for visit in visits:
-        close_visit(session=session, visit=visit, now=now, closed_by=ClosedBy.close_all,
-                    commit=False)
-    record_audit(session=session, now=now, actor=actor, action="visits.close_all",
-                 target_type="venue", target_id=venue_id, row_count=len(visits))
-    session.commit()
-    logger.info("venue %s: %d visits closed by close-all", venue_id, len(visits))
-    return len(visits)
-
-
-def close_overdue_visits(*, session: Session, now: datetime, default_max_stay_min: int) -> int:
-    """Automatic check-out: close every open visit whose venue closing time or maximum stay has
-    passed, recording the moment it was due rather than the moment this job noticed."""
-    rows = session.exec(
-        select(Visit, Venue)
-        .join(Venue, Venue.id == Visit.venue_id)
-        .where(Visit.checked_out_at.is_(None))
-    ).all()
-    closed = 0
-    for visit, venue in rows:
-        due = auto_checkout_at(
-            visit.checked_in_at,
-            closing_time=venue.closing_time,
-            max_stay_min=venue.max_stay_min,
-            default_max_stay_min=default_max_stay_min,
-        )
-        if due <= now:
-            close_visit(session=session, visit=visit, now=due, closed_by=ClosedBy.automatic,
-                        commit=False)
-            closed += 1
-    session.commit()
-    if closed:
-        logger.info("automatic check-out closed %d visits", closed)
-    return closed
-
-
-def on_site(*, session: Session, venue_id: int) -> list[tuple[Visit, Visitor]]:
-    """Who is inside now, newest first."""
-    return list(
-        session.exec(
-            select(Visit, Visitor)
-            .join(Visitor, Visitor.id == Visit.visitor_id)
-            .where(Visit.venue_id == venue_id, Visit.checked_out_at.is_(None))
-            .order_by(Visit.checked_in_at.desc())
-        ).all()
-    )
 
 
 def flagged_queue(*, session: Session,
@@ -255,43 +64,6 @@ def flagged_queue(*, session: Session,
             .order_by(Visit.checked_in_at)
         ).all()
     )
-
-
-def review_visit(
-    *, session: Session, visit_id: int, venue_id: int, admit: bool, note: str | None,
-    actor: User, now: datetime,
-) -> Visit:
-    """A receptionist admits a flagged visitor or turns them away; both are audited. Turning away
-    also closes the visit (they did not stay)."""
-    visit = get_open_visit_at(session=session, visit_id=visit_id, venue_id=venue_id)
-    if visit.status != VisitStatus.needs_review:
-        raise VisitError(_l("This visitor is not waiting for a decision."), "not_flagged")
-    note = " ".join((note or "").split()) or None
-    if note is not None and len(note) > REVIEW_NOTE_MAX:
-        raise VisitError(
-            _l("The note is too long (at most %(n)d characters).", n=REVIEW_NOTE_MAX),
-            "note_too_long",
-        )
-    visit.status = VisitStatus.admitted if admit else VisitStatus.turned_away
-    visit.review_note = note
-    visit.reviewed_by_id = actor.id
-    visit.reviewed_at = now
-    session.add(visit)
-    # The note may name people or symptoms: it stays on the visit, the audit trail says only
-    # who decided what and whether a note was written.
-    record_audit(session=session, now=now, actor=actor,
-                 action="visit.admit" if admit else "visit.turn_away",
-                 target_type="visit", target_id=visit.id,
-                 details={"with_note": note is not None})
-    if admit:
-        session.flush()
-        _publish(session, visit, "admitted")
-        session.commit()
-    else:
-        close_visit(session=session, visit=visit, now=now, closed_by=ClosedBy.staff, commit=False)
-        session.commit()
-    logger.info("visit %s reviewed: %s", visit.id, visit.status)
-    return visit
 
 
 # ---------------------------------------------------------------------------------------------
@@ -378,27 +150,11 @@ def _ticket_serializer(secret: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt=CONFIRM_TICKET_SALT)
 
 
-def _publish_now(topic: str, event: dict) -> None:
-    """For answers that change nothing in the database (repeats, questions, refusals)."""
-    try:
-        events.broker.publish(topic, event)
-    except Exception:  # the screen is a courtesy; the API answer is what counts
-        logger.exception("could not publish a %s event", event.get("type"))
-
-
 def publish_refusal(venue_code: str, code: str, kind: str | None = None) -> None:
     """Tell the venue's screens that a scan checked nobody in or out (`code` says why: a
     refusal code, or a database fault the camera's check-in gave up waiting out)."""
-    _publish_now((venue_code or "").strip().upper(), {"type": "refused", "code": code,
+    publish_now((venue_code or "").strip().upper(), {"type": "refused", "code": code,
                                                       "kind": kind})
-
-
-def latest_declaration(*, session: Session, visitor_id: int) -> Declaration | None:
-    return session.exec(
-        select(Declaration)
-        .where(Declaration.visitor_id == visitor_id)
-        .order_by(Declaration.submitted_at.desc(), Declaration.id.desc())
-    ).first()
 
 
 def handle_scan(
@@ -438,7 +194,7 @@ def handle_scan(
     except ScanError as exc:
         session.rollback()
         logger.info("scan at venue %s refused: %s (%s)", venue.id, exc.code, code.kind)
-        _publish_now(venue.code, {"type": "refused", "code": exc.code, "kind": code.kind})
+        publish_now(venue.code, {"type": "refused", "code": exc.code, "kind": code.kind})
         raise
     return result
 
@@ -455,9 +211,6 @@ def _visitor_from_token(*, session: Session, text: str, now: datetime,
                         settings: ScanSettings) -> Visitor:
     """Verify the personal token offline and find its visitor (the declarations package's
     rules: signature, key, age, withdrawn codes, purged visitors)."""
-    # Imported here: declarations.services builds on this module's open/close functions.
-    from declarations.services import TokenRejected, identify_token
-
     try:
         found = identify_token(session=session, keyring=settings.keyring, text=text, now=now,
                                max_age=settings.token_max_age,
@@ -499,7 +252,7 @@ def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visito
         result.visit = inside if action == ScanAction.repeat_check_in else last
         result.action = "check_in" if action == ScanAction.repeat_check_in else "check_out"
         _, event = visit_event(session=session, visit=result.visit, action=result.action)
-        _publish_now(venue.code, {**event, "repeated": True})
+        publish_now(venue.code, {**event, "repeated": True})
     else:
         session.rollback()
         result.action = "needs_confirmation"
@@ -572,7 +325,7 @@ def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
         "declared_local": (format_local(declaration.submitted_at)
                            if declaration is not None else None),
     }
-    _publish_now(venue.code, {"type": "confirm", **confirmation})
+    publish_now(venue.code, {"type": "confirm", **confirmation})
     return confirmation
 
 
@@ -636,8 +389,6 @@ def confirm_scan(
         return result
     if stale and health is None:
         # "Nothing has changed": the declarations package renews it and checks in.
-        from declarations.services import DeclarationError, reconfirm_declaration
-
         try:
             renewed = reconfirm_declaration(
                 session=session, previous=previous, venue=venue, now=now,
@@ -662,7 +413,7 @@ def confirm_scan(
         inside.status = _visit_status(declaration)
         session.add(inside)
         session.flush()
-        _publish(session, inside, "check_in")
+        publish_visit(session, inside, "check_in")
         result.visit = inside
     else:
         result.visit = open_visit(

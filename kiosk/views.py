@@ -30,10 +30,9 @@ from flask_login import current_user
 from core import clock
 from core.auth import roles_required
 from core.db import STORAGE_FULL, db
-from core.errors import DATABASE_MESSAGES
-from core.errors import api_error, read_json_body
-from core.security import public_limits
+from core.errors import DATABASE_MESSAGES, api_error, read_json_body
 from core.models import Role, Venue
+from core.security import public_limits
 from core.services import get_venue
 from declarations import admin_units
 from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts
@@ -51,12 +50,14 @@ from declarations.questions import (
 from declarations.schema import form_to_mapping, validate_declaration
 from declarations.tokens import TokenError
 from declarations.venue_links import build_venue_url
-from kiosk import events, runtime, services
+from kiosk import runtime, services
 from kiosk.access import DESK_ROLES, scan_caller_required, screen_required
 from kiosk.codes import HINTS, VENUE, parse_code
 from kiosk.decoding import MAX_IMAGE_BYTES, ImageError, decode_image_bytes, make_decoder
-from kiosk.models import OpenedBy
 from kiosk.poster import PosterError, PosterVenue, render_poster
+from visits import events
+from visits import services as visit_services
+from visits.models import OpenedBy
 
 logger = logging.getLogger(__name__)
 
@@ -331,7 +332,7 @@ def _sse(subscription, status, heartbeat_s: float, messages):
 @roles_required(*DESK_ROLES)
 def desk():
     venue = kiosk_venue()
-    inside = services.on_site(session=db.session, venue_id=venue.id)
+    inside = visit_services.on_site(session=db.session, venue_id=venue.id)
     flagged = services.flagged_queue(session=db.session, venue_id=venue.id)
     lists_only = request.args.get("part") == "lists"  # desk.js refreshes just the lists
     template = "kiosk/_desk_lists.html" if lists_only else "kiosk/desk.html"
@@ -346,9 +347,9 @@ def desk():
 def staff_check_out(visit_id: int):
     venue = kiosk_venue()
     try:
-        services.check_out_by_staff(session=db.session, visit_id=visit_id, venue_id=venue.id,
+        visit_services.check_out_by_staff(session=db.session, visit_id=visit_id, venue_id=venue.id,
                                     now=clock.now())
-    except services.VisitError as exc:
+    except visit_services.VisitError as exc:
         flash(str(exc.message), "error")
     else:
         flash(_("Checked out."), "success")
@@ -362,7 +363,7 @@ def close_all():
     if request.form.get("confirm") != "yes":
         flash(_("Tick the box to confirm closing every open visit."), "error")
         return redirect(url_for("kiosk.desk"))
-    count = services.close_all(session=db.session, venue_id=venue.id, now=clock.now(),
+    count = visit_services.close_all(session=db.session, venue_id=venue.id, now=clock.now(),
                                actor=current_user._get_current_object())
     flash(_("%(count)d visits closed.", count=count), "success")
     return redirect(url_for("kiosk.desk"))
@@ -377,10 +378,10 @@ def review(visit_id: int):
         flash(_("Choose admit or turn away."), "error")
         return redirect(url_for("kiosk.desk"))
     try:
-        services.review_visit(session=db.session, visit_id=visit_id, venue_id=venue.id,
+        visit_services.review_visit(session=db.session, visit_id=visit_id, venue_id=venue.id,
                               admit=decision == "admit", note=request.form.get("note"),
                               actor=current_user._get_current_object(), now=clock.now())
-    except services.VisitError as exc:
+    except visit_services.VisitError as exc:
         flash(str(exc.message), "error")
     else:
         flash(_("Visitor admitted.") if decision == "admit" else _("Visitor turned away."),
@@ -622,4 +623,4 @@ def manual():
         source=DeclarationSource.staff, opened_by=OpenedBy.staff,
         kiosk_id=device_kiosk_id(venue))
     return render_template("kiosk/manual_done.html", venue=venue, submitted=submitted,
-                           name=services.display_name(submitted.visitor))
+                           name=visit_services.display_name(submitted.visitor))

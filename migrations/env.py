@@ -6,8 +6,10 @@ import os
 from alembic import context
 from sqlmodel import SQLModel
 
-import core.model_registry  # noqa: F401  (every table on SQLModel.metadata)
+from app import import_models
 from core.db import create_engine_for_url, normalise_database_url
+
+import_models()  # every table on SQLModel.metadata
 
 config = context.config
 target_metadata = SQLModel.metadata

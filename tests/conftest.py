@@ -17,19 +17,19 @@ from alembic import command as alembic_command
 from sqlalchemy import delete
 from sqlmodel import SQLModel
 
-import core.model_registry  # noqa: F401
-from app import create_app
+from app import create_app, import_models
+from core.audit import GENESIS_HASH
 from core.auth import create_user, issue_api_token
 from core.cli import alembic_config
 from core.clock import ManualClock
 from core.db import db
 from core.i18n import compile_catalogs
-from core.audit import GENESIS_HASH
 from core.models import AuditChainHead, Venue
-from declarations.models import Visitor
-from kiosk.models import Visit
 from tests.support.databases import scratch_database
 from tests.support.requirements import skip_or_fail
+from visits.models import Visit, Visitor
+
+import_models()  # every table on SQLModel.metadata
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "correct horse battery"

@@ -12,10 +12,14 @@ from core.errors import api_error
 from core.input_limits import valid_id
 from core.models import Role
 from core.services import get_venue
-from tracing import services
+from tracing import contact_query, errors, search, visit_lists
 from tracing.errors import message_for
 from tracing.parsing import (
-    DEFAULT_AFTER_MIN, DEFAULT_BEFORE_MIN, InputError, parse_minutes, parse_window,
+    DEFAULT_AFTER_MIN,
+    DEFAULT_BEFORE_MIN,
+    InputError,
+    parse_minutes,
+    parse_window,
 )
 
 bp = Blueprint("tracing_api", __name__, url_prefix="/api/v1")
@@ -57,7 +61,7 @@ def contacts():
     actor = current_user._get_current_object()
     try:
         if window is not None:
-            index = services.resolve_index(session=session, phone=args.get("phone"),
+            index = search.resolve_index(session=session, phone=args.get("phone"),
                                            id_number=args.get("id_number"),
                                            since=window.since, until=window.until, now=now)
             visit_ids = [v.id for v in index]
@@ -65,11 +69,11 @@ def contacts():
                      "since": window.since.isoformat(), "until": window.until.isoformat()}
         else:
             query = {"by": "visits"}
-        report = services.query_contacts(
+        report = contact_query.query_contacts(
             session=session, visit_ids=visit_ids, before_min=before, after_min=after, now=now,
             actor=actor, channel="api", query=query,
             since=window.since if window else None, until=window.until if window else None)
-    except services.TracingError as exc:
+    except errors.TracingError as exc:
         if exc.code == "index_not_found":
             return api_error(exc.code, message_for(exc.code), 404)
         return _invalid(exc.field or "phone", message_for(exc.code), exc.code)
@@ -91,12 +95,12 @@ def visits():
     if venue is None:
         return api_error("venue_not_found", message_for("venue_not_found"), 404)
     try:
-        rows = services.query_visits(session=db.session, venue=venue, since=window.since,
+        rows = visit_lists.query_visits(session=db.session, venue=venue, since=window.since,
                                      until=window.until, now=clock.now(),
                                      actor=current_user._get_current_object(), channel="api")
-    except services.TracingError as exc:
+    except errors.TracingError as exc:
         return _invalid(exc.field or "until", message_for(exc.code), exc.code)
     return jsonify({"venue": {"code": venue.code, "name": venue.name},
-                    "since": services.iso_local(window.since),
-                    "until": services.iso_local(window.until),
+                    "since": visit_lists.iso_local(window.since),
+                    "until": visit_lists.iso_local(window.until),
                     "count": len(rows), "visits": [v.as_json() for v in rows]})

@@ -1,26 +1,36 @@
-"""Command line for tracers and administrators: `trace contacts`, `export visits`, `purge` and
-`visits import` (flask --app app …). Every query and export is audited as the OS user."""
+"""Command line for tracers and administrators: `trace contacts`, `export visits`, `purge`,
+`visits import` and `report adoption` (flask --app app …). Every query and export is audited as
+the OS user."""
 from __future__ import annotations
 
+import csv
 import getpass
 import json
 import sys
 from pathlib import Path
+from typing import IO
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
-from flask_babel import force_locale
+from flask_babel import force_locale, gettext
 
 from core.clock import now
 from core.db import db
 from core.services import get_venue
-from tracing import services
+from tracing import contact_query, errors, exporting, search
+from tracing.adoption import REPORT_ERRORS, ReportError, csv_rows, parse_day
+from tracing.counts import adoption_report
 from tracing.errors import message_for
 from tracing.exports import ExportError, ExportFile
 from tracing.parsing import (
-    DEFAULT_AFTER_MIN, DEFAULT_BEFORE_MIN, MAX_BUFFER_MIN, InputError, parse_window,
+    DEFAULT_AFTER_MIN,
+    DEFAULT_BEFORE_MIN,
+    MAX_BUFFER_MIN,
+    InputError,
+    parse_window,
 )
+from tracing.purge import purge_personal_data
 
 trace_cli = AppGroup("trace", help="Contact tracing.")
 export_cli = AppGroup("export", help="Exports (CSV, XLSX, PDF), audited.")
@@ -99,11 +109,11 @@ def trace_contacts(phone, id_number, since, until, before_min, after_min, fmt, o
              "until": window.until.isoformat()}
     with db.new_session() as session:
         try:
-            index = services.resolve_index(session=session, phone=phone, id_number=id_number,
+            index = search.resolve_index(session=session, phone=phone, id_number=id_number,
                                            since=window.since, until=window.until, now=moment)
             ids = [v.id for v in index]
             if fmt == "json":
-                report = services.query_contacts(
+                report = contact_query.query_contacts(
                     session=session, visit_ids=ids, before_min=before_min, after_min=after_min,
                     now=moment, actor=cli_actor(), channel="cli", query=query,
                     since=window.since, until=window.until)
@@ -113,11 +123,11 @@ def trace_contacts(phone, id_number, since, until, before_min, after_min, fmt, o
                 else:
                     click.echo(text, nl=False)
                 return
-            export = services.export_contacts(
+            export = exporting.export_contacts(
                 session=session, visit_ids=ids, before_min=before_min, after_min=after_min,
                 fmt=fmt, now=moment, actor=cli_actor(), channel="cli", query=query,
                 since=window.since, until=window.until)
-        except services.TracingError as exc:
+        except errors.TracingError as exc:
             raise _fail(message_for(exc.code)) from None
         except ExportError as exc:
             raise _fail(message_for(exc.code)) from None
@@ -149,7 +159,7 @@ def export_visits(venue_code, since, until, fmt, output):
         if venue is None:
             raise _fail(message_for("venue_not_found"), "--venue")
         try:
-            export = services.export_visits(session=session, venue=venue, since=window.since,
+            export = exporting.export_visits(session=session, venue=venue, since=window.since,
                                             until=window.until, fmt=fmt, now=now(),
                                             actor=cli_actor(), channel="cli")
         except ExportError as exc:
@@ -166,7 +176,7 @@ def purge(days):
     """Hard-delete personal data older than the retention period (counts are kept)."""
     days = days or current_app.config["RETENTION_DAYS"]
     with db.new_session() as session:
-        result = services.purge_personal_data(session=session, now=now(), days=days,
+        result = purge_personal_data(session=session, now=now(), days=days,
                                               actor=cli_actor())
     click.echo(
         f"purged data before {result.cutoff.isoformat()}: {result.visits} visits, "
@@ -199,4 +209,45 @@ def visits_import(file):
                f"sha256 {result.sha256}")
 
 
-COMMANDS = (trace_cli, export_cli, visits_cli, purge)
+report_cli = AppGroup("report", help="Reports.")
+
+def write_adoption(report, fmt: str, out: IO[str]) -> None:
+    if fmt == "json":
+        json.dump({"since": report.since.isoformat(), "until": report.until.isoformat(),
+                   "rows": [row.to_json() for row in report.rows]}, out, ensure_ascii=False,
+                  indent=1)
+        out.write("\n")
+        return
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerows(csv_rows(report.rows))
+
+
+@report_cli.command("adoption")
+@click.option("--since", required=True, help="First day, YYYY-MM-DD (Việt Nam calendar day).")
+@click.option("--until", required=True, help="Last day, included.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+@click.option("--venue", "venues", multiple=True, help="Venue code (repeat; default: all).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file (CSV with a byte-order mark, for spreadsheets).")
+def report_adoption(since: str, until: str, fmt: str, venues: tuple[str, ...],
+                    output: str | None) -> None:
+    """Per venue and day: visits, visitors, visitors with a detected app, and their share."""
+    try:
+        first, last = parse_day(since), parse_day(until)
+        with db.new_session() as session:
+            report = adoption_report(session=session, since=first, until=last,
+                                     venue_codes=list(venues) or None)
+    except ReportError as exc:
+        raise click.UsageError(bilingual(REPORT_ERRORS[exc.code])) from None
+    if output:
+        encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
+        with open(output, "w", encoding=encoding, newline="") as handle:
+            write_adoption(report, fmt, handle)
+        click.echo(gettext("%(count)d row(s) written to %(path)s.", count=len(report.rows),
+                           path=output), err=True)
+    else:
+        write_adoption(report, fmt, sys.stdout)
+
+
+COMMANDS = (trace_cli, export_cli, visits_cli, purge, report_cli)

@@ -1,4 +1,5 @@
-"""What each tracing error code means, in words the console, the API and the CLI share."""
+"""Tracing errors: the exception the services raise, and what each code means in words the
+console, the API and the CLI share."""
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
@@ -23,3 +24,12 @@ MESSAGES = {
 
 def message_for(code: str):
     return MESSAGES.get(code, _l("The request could not be understood."))
+
+
+class TracingError(ValueError):
+    """A request the services cannot answer; `code` for the API, `field` for the form."""
+
+    def __init__(self, code: str, field: str | None = None):
+        super().__init__(code)
+        self.code = code
+        self.field = field

@@ -21,11 +21,10 @@ from sqlmodel import Session, select
 from core.audit import record_audit
 from core.models import User, Venue
 from declarations.identity import check_id_number, check_name, check_phone, fold
-from declarations.models import Visitor
 from declarations.venue_links import normalise_venue_code
-from kiosk.models import ClosedBy, OpenedBy, Visit
-from kiosk.services import close_visit, open_visit
 from tracing.retention import purge_cutoff
+from visits.models import ClosedBy, OpenedBy, Visit, Visitor
+from visits.services import close_visit, open_visit
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from sqlmodel import Session, select
 from ble_beacon.models import Encounter
 from core.audit import record_audit
 from core.models import User, Venue
-from declarations.models import Declaration, Visitor
-from kiosk.models import Visit
+from declarations.models import Declaration
 from tracing.folding import id_search_key, phone_search_key
+from visits.models import Visit, Visitor
 
 
 class PrivacyError(ValueError):

@@ -1,5 +1,5 @@
 """Retention rules, pure: where the purge cuts, how purged days are folded into counts, when the
-daily job runs next. The purge itself is tracing.services.purge_personal_data."""
+daily job runs next. The purge itself is tracing.purge.purge_personal_data."""
 from __future__ import annotations
 
 from collections import defaultdict

@@ -6,8 +6,16 @@ import json
 from datetime import timedelta
 
 from flask import (
-    Blueprint, Response, abort, current_app, flash, redirect, render_template, request,
-    stream_with_context, url_for,
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -21,12 +29,16 @@ from core.db import db
 from core.input_limits import valid_id
 from core.models import AuditEvent, Role
 from core.services import get_venue, list_venues
-from tracing import services
+from tracing import contact_query, errors, exporting, search, visit_lists
 from tracing.contacts import LOCAL_TZ
 from tracing.errors import message_for
 from tracing.exports import ExportError, ExportFile
 from tracing.parsing import (
-    DEFAULT_AFTER_MIN, DEFAULT_BEFORE_MIN, MAX_BUFFER_MIN, InputError, parse_minutes,
+    DEFAULT_AFTER_MIN,
+    DEFAULT_BEFORE_MIN,
+    MAX_BUFFER_MIN,
+    InputError,
+    parse_minutes,
     parse_window,
 )
 
@@ -96,14 +108,14 @@ def console():
     if form["q"]:
         try:
             if form["by"] not in SEARCH_KINDS:
-                raise services.TracingError("bad_search_kind", "by")
+                raise errors.TracingError("bad_search_kind", "by")
             window = parse_window(form["since"], form["until"])
-            candidates = services.search_index_cases(
+            candidates = search.search_index_cases(
                 session=db.session, query=form["q"], by=form["by"], since=window.since,
                 until=window.until, now=clock.now(), actor=_actor(), channel="console")
         except InputError as exc:
             errors[exc.field] = exc.message
-        except services.TracingError as exc:
+        except errors.TracingError as exc:
             errors[exc.field or "q"] = message_for(exc.code)
     status = 422 if errors else 200
     return render_template("tracing/console.html", form=form, errors=errors,
@@ -118,13 +130,13 @@ def contacts():
     try:
         visit_ids = _visit_ids(args)
         before, after = _buffers(args)
-        report = services.query_contacts(session=db.session, visit_ids=visit_ids,
+        report = contact_query.query_contacts(session=db.session, visit_ids=visit_ids,
                                          before_min=before, after_min=after, now=clock.now(),
                                          actor=_actor(), channel="console",
                                          query={"by": "visits"})
     except InputError as exc:
         return _contacts_error(exc.message)
-    except services.TracingError as exc:
+    except errors.TracingError as exc:
         return _contacts_error(message_for(exc.code))
     return render_template("tracing/contacts.html", report=report, visit_ids=visit_ids,
                            max_buffer=MAX_BUFFER_MIN)
@@ -142,13 +154,13 @@ def contacts_export():
     try:
         visit_ids = _visit_ids(args)
         before, after = _buffers(args)
-        export = services.export_contacts(session=db.session, visit_ids=visit_ids,
+        export = exporting.export_contacts(session=db.session, visit_ids=visit_ids,
                                           before_min=before, after_min=after, fmt=fmt,
                                           now=clock.now(), actor=_actor(), channel="console",
                                           query={"by": "visits"})
     except InputError as exc:
         return _contacts_error(exc.message)
-    except (services.TracingError, ExportError) as exc:
+    except (errors.TracingError, ExportError) as exc:
         return _contacts_error(message_for(exc.code))
     return _send(export)
 
@@ -170,13 +182,13 @@ def visits():
             window = parse_window(form["since"], form["until"])
             venue = get_venue(session=db.session, code=form["venue"])
             if venue is None:
-                raise services.TracingError("venue_not_found", "venue")
-            rows = services.query_visits(session=db.session, venue=venue, since=window.since,
+                raise errors.TracingError("venue_not_found", "venue")
+            rows = visit_lists.query_visits(session=db.session, venue=venue, since=window.since,
                                          until=window.until, now=clock.now(), actor=_actor(),
                                          channel="console")
         except InputError as exc:
             errors[exc.field] = exc.message
-        except services.TracingError as exc:
+        except errors.TracingError as exc:
             errors[exc.field or "venue"] = message_for(exc.code)
     return render_template("tracing/visits.html", form=form, errors=errors, rows=rows,
                            venue=venue, venues=list_venues(session=db.session)), (
@@ -191,13 +203,13 @@ def visits_export():
         window = parse_window(form["since"], form["until"])
         venue = get_venue(session=db.session, code=form["venue"])
         if venue is None:
-            raise services.TracingError("venue_not_found", "venue")
-        export = services.export_visits(session=db.session, venue=venue, since=window.since,
+            raise errors.TracingError("venue_not_found", "venue")
+        export = exporting.export_visits(session=db.session, venue=venue, since=window.since,
                                         until=window.until, fmt=request.args.get("format", "csv"),
                                         now=clock.now(), actor=_actor(), channel="console")
     except InputError as exc:
         return _contacts_error(exc.message)
-    except (services.TracingError, ExportError) as exc:
+    except (errors.TracingError, ExportError) as exc:
         return _contacts_error(message_for(exc.code))
     return _send(export)
 
@@ -254,7 +266,7 @@ PRIVACY_ERRORS = {
 
 
 def _privacy_visitor(visitor_id: int):
-    from declarations.models import Visitor
+    from visits.models import Visitor
 
     visitor = db.session.get(Visitor, visitor_id)
     if visitor is None or visitor.declarant_id is not None:

@@ -32,7 +32,7 @@ class RetentionWorker:
     def run_once(self):
         """One purge with the configured retention; errors are logged and reported, not raised,
         so a bad night never stops the kiosk."""
-        from tracing.services import purge_personal_data
+        from tracing.purge import purge_personal_data
 
         try:
             with db.new_session(self._app) as session:

@@ -1,8 +1,8 @@
-"""Encounters in the database: the batched writer, linking a phone at check-in, the adoption
-report. Real SQLite (and PostgreSQL when the suite runs on it)."""
+"""Encounters in the database: the batched writer and linking a phone at check-in. Real SQLite
+(and PostgreSQL when the suite runs on it)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from types import MappingProxyType
 
 import pytest
@@ -10,12 +10,10 @@ from sqlalchemy import event
 from sqlmodel import select
 
 from ble_beacon import services
-from ble_beacon.adoption import ReportError
 from ble_beacon.aggregation import Encounter as Sighting
 from ble_beacon.models import Encounter
 from core.models import Kiosk
 from tests.conftest import T0
-from tracing.models import DailyVenueStat
 
 
 def sighting(rolling_id="aa" * 12, *, protocol="bluezone", first=T0, last=None, count=1,
@@ -216,68 +214,3 @@ def test_phones_heard_by_another_kiosk_are_not_linked(session, venue, kiosk, hea
 def test_link_thresholds_follow_the_reference():
     assert services.LINK_MIN_RSSI == -82
     assert 0 < services.LINK_WINDOW_BEFORE_S <= 300
-
-
-# --- adoption_report --------------------------------------------------------------------------
-def test_adoption_per_venue_and_local_day(session, make_venue, make_visitor, make_visit, venue,
-                                          kiosk, heard):
-    other = make_venue(code="SCHOOL", name="Trường THCS", unit="Phòng GD")
-    an = make_visitor()
-    binh = make_visitor(full_name="Trần Thị Bình", phone_e164="+84987654321")
-    cuong = make_visitor(full_name="Lê Văn Cường", phone_e164="+84911111111")
-    day1 = datetime.fromisoformat("2026-03-10T08:00:00+07:00")
-    # 23:30 on 10 March in Hà Nội is still 10 March there (16:30 UTC).
-    late = datetime.fromisoformat("2026-03-10T23:30:00+07:00")
-    day2 = datetime.fromisoformat("2026-03-11T00:30:00+07:00")
-    v1 = make_visit(visitor=an, venue=venue, checked_in_at=day1)
-    make_visit(visitor=an, venue=venue, checked_in_at=late)  # same person, same day: once
-    make_visit(visitor=binh, venue=venue, checked_in_at=late)
-    v4 = make_visit(visitor=cuong, venue=venue, checked_in_at=day2)
-    make_visit(visitor=binh, venue=other, checked_in_at=day1)
-    for visit, rolling in ((v1, "a1" * 12), (v4, "a2" * 12)):
-        enc = heard(rolling, first=visit.checked_in_at)
-        enc.visit_id = visit.id
-        session.add(enc)
-    session.commit()
-
-    report = services.adoption_report(session=session, since=date(2026, 3, 10),
-                                      until=date(2026, 3, 11))
-    got = [(r.venue_code, r.day.isoformat(), r.visits, r.visitors, r.visitors_with_app)
-           for r in report.rows]
-    assert got == [
-        ("DEMO", "2026-03-10", 3, 2, 1),
-        ("DEMO", "2026-03-11", 1, 1, 1),
-        ("SCHOOL", "2026-03-10", 1, 1, 0),
-    ]
-    assert report.rows[0].share == 0.5 and report.rows[0].unit == "UBND phường Tràng Tiền"
-    only_school = services.adoption_report(session=session, since=date(2026, 3, 10),
-                                           until=date(2026, 3, 10), venue_codes=["school"])
-    assert [r.venue_code for r in only_school.rows] == ["SCHOOL"]
-    assert [t[1:] for t in report.daily_totals()] == [(3, 1), (1, 1)]
-
-
-def test_purged_days_keep_their_counts(session, venue):
-    session.add(DailyVenueStat(venue_id=venue.id, day=date(2026, 2, 1), visits=40, visitors=30,
-                               visitors_with_app=12, encounters=55, computed_at=T0))
-    session.commit()
-    report = services.adoption_report(session=session, since=date(2026, 2, 1),
-                                      until=date(2026, 2, 1))
-    (row,) = report.rows
-    assert (row.visitors, row.visitors_with_app, row.share) == (30, 12, 0.4)
-
-
-@pytest.mark.parametrize(("since", "until", "code"), [
-    (date(2026, 3, 2), date(2026, 3, 1), "until_before_since"),
-    (date(2025, 1, 1), date(2026, 3, 1), "range_too_long"),
-])
-def test_bad_ranges_are_refused(session, since, until, code):
-    with pytest.raises(ReportError) as caught:
-        services.adoption_report(session=session, since=since, until=until)
-    assert caught.value.code == code
-
-
-def test_unknown_venue_is_refused(session, venue):
-    with pytest.raises(ReportError) as caught:
-        services.adoption_report(session=session, since=date(2026, 3, 1),
-                                 until=date(2026, 3, 1), venue_codes=["NOPE"])
-    assert caught.value.code == "unknown_venue"

@@ -8,10 +8,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import core.model_registry  # noqa: F401
+from app import import_models
 from core.cli import alembic_config
 from core.db import create_engine_for_url
 from tests.support.databases import scratch_database
+
+import_models()  # every table on SQLModel.metadata
 
 
 def _diff(url):

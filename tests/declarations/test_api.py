@@ -9,10 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from declarations.models import Declaration, Visitor
+from declarations.models import Declaration
 from declarations.tokens import load_keyring
-from kiosk.models import Visit
 from tests.declarations.test_schema import DESIGN_EXAMPLE, FIELDS, json_values
+from visits.models import Visit, Visitor
 
 
 def payload(**changes):

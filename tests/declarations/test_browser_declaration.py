@@ -8,10 +8,10 @@ import re
 import pytest
 from sqlalchemy import select
 
-from declarations.models import Declaration, Visitor
+from declarations.models import Declaration
 from declarations.venue_links import venue_path
 from kiosk.decoding import decode_image_bytes
-from kiosk.models import Visit
+from visits.models import Visit, Visitor
 
 pytestmark = pytest.mark.browser
 

@@ -7,9 +7,9 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from declarations.models import Declaration, Visitor
+from declarations.models import Declaration
 from declarations.venue_links import venue_path
-from kiosk.models import Visit
+from visits.models import Visit, Visitor
 
 SECRET = "test-secret-key"
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from core.models import Venue
 from declarations.consent import consent_version
-from declarations.models import Declaration, Visitor
+from declarations.models import Declaration
 from declarations.rules import rules_from_config
 from declarations.schema import validate_declaration
 from declarations.services import (
@@ -20,9 +20,9 @@ from declarations.services import (
     submit_declaration,
 )
 from declarations.tokens import generate_keyring
-from kiosk.models import Visit
 from tests.conftest import T0
 from tests.declarations.test_schema import DESIGN_EXAMPLE
+from visits.models import Visit, Visitor
 
 KEYS = generate_keyring()
 VERSION = consent_version(retention_days=21)

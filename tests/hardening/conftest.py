@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, settings
 from sqlalchemy import func, select
 
-from declarations.models import Declaration, Visitor
-from kiosk.models import Visit
+from declarations.models import Declaration
 from tests.declarations.test_schema import DESIGN_EXAMPLE
 from tests.kiosk.conftest import keyring, make_declaration, make_token  # noqa: F401
+from visits.models import Visit, Visitor
 
 settings.register_profile(
     "hardening", max_examples=40, deadline=None,

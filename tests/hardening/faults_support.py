@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from core.auth import create_user, issue_api_token
-from declarations.models import Declaration, Visitor
+from declarations.models import Declaration
 from kiosk import runtime
+from visits.models import Visitor
 
 PASSWORD = "correct horse battery"
 

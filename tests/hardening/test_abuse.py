@@ -10,11 +10,11 @@ import pytest
 import segno
 from sqlalchemy import func, select
 
-from declarations.models import Declaration, Visitor
+from declarations.models import Declaration
 from declarations.venue_links import venue_path
-from kiosk.models import Visit
 from tests.conftest import T0
 from tests.hardening.conftest import ALICE, BOB, counts, declaration_body
+from visits.models import Visit, Visitor
 
 SECRET = "test-secret-key"
 FORM = {

@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from kiosk.models import Visit
 from tests.conftest import T0
 from tests.hardening.conftest import HARDENING, counts
+from visits.models import Visit
 
 GAEN = json.dumps({"address": "5E:11:22:33:44:55", "rssi": -60,
                    "service_uuids": ["fd6f"], "service_data": {"fd6f": "00" * 20}})

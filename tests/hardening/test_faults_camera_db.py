@@ -24,9 +24,7 @@ from sqlmodel import select
 
 from core.db import db
 from core.models import Venue
-from kiosk import events
 from kiosk.camera import CameraWorker, parse_source
-from kiosk.models import Visit
 from kiosk.runtime import CAMERA_EXTENSION, CameraCheckIn
 from tests.conftest import T0
 from tests.hardening.faults_support import (
@@ -41,6 +39,8 @@ from tests.hardening.test_faults import checkin, small_disk  # noqa: F401
 from tests.kiosk.test_screen import Stream
 from tests.support.databases import dialect
 from tests.support.qrframes import Placement, camera_frame
+from visits import events
+from visits.models import Visit
 
 sqlite_only = pytest.mark.skipif(
     dialect() != "sqlite",

@@ -15,7 +15,6 @@ from ble_beacon.models import Encounter
 from ble_beacon.worker import build_scanner
 from core.db import db
 from kiosk.camera import CameraWorker, parse_source
-from kiosk.models import Visit
 from kiosk.runtime import CAMERA_EXTENSION, CameraCheckIn
 from tests.ble_beacon import phones
 from tests.ble_beacon.conftest import mock_bluez, mock_bluez_session  # noqa: F401
@@ -23,6 +22,7 @@ from tests.ble_beacon.mockbluez import BLUEZ_MOCK_IFACE, device_props
 from tests.conftest import T0
 from tests.hardening.faults_support import seed_visitors, staff_token, wait_until
 from tests.kiosk.test_camera import MjpegCamera
+from visits.models import Visit
 
 # Production behaviour with test-sized pauses (the product's defaults are seconds).
 CAMERA_BACKOFF = {"backoff_initial_s": 0.05, "backoff_max_s": 0.5, "poll_s": 0.05}

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from declarations.models import Declaration
-from kiosk import events, runtime
+from kiosk import runtime
 from tests.conftest import T0
+from visits import events
 
 ROOT = Path(__file__).resolve().parents[2]
 

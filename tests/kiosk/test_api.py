@@ -11,10 +11,10 @@ import segno
 from PIL import Image
 from sqlmodel import select
 
-from declarations.models import Declaration, Visitor
-from kiosk.models import Visit
+from declarations.models import Declaration
 from tests.conftest import T0
 from tests.kiosk.conftest import CCCD_TEXT
+from visits.models import Visit, Visitor
 
 REMOTE = {"REMOTE_ADDR": "192.0.2.44"}
 

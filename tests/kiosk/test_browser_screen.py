@@ -139,8 +139,9 @@ def test_stale_declaration_is_reconfirmed_on_the_touchscreen(live_server, page, 
     expect(page.locator("#card")).to_have_class("kiosk-card card-green")
     expect(page.locator("#card-title")).to_have_text("Xin mời vào!")
     session.expire_all()
-    from kiosk.models import Visit
     from sqlmodel import select
+
+    from visits.models import Visit
 
     [visit] = session.exec(select(Visit)).all()
     assert visit.opened_by == "scan"
@@ -168,7 +169,7 @@ def test_id_card_then_health_questions_on_the_touchscreen(live_server, page, clo
     expect(page.locator("#card-name")).to_have_text("NGUYỄN VĂN AN")
     from sqlmodel import select
 
-    from declarations.models import Visitor
+    from visits.models import Visitor
 
     session.expire_all()
     [visitor] = session.exec(select(Visitor)).all()
@@ -266,7 +267,7 @@ def test_browser_camera_mode_checks_in_from_the_tablets_own_camera(
     expect(page.locator("#card-name")).to_have_text("NGUYỄN VĂN AN")
     from sqlmodel import select
 
-    from kiosk.models import Visit
+    from visits.models import Visit
 
     session.expire_all()
     [visit] = session.exec(select(Visit)).all()

@@ -5,14 +5,21 @@ from __future__ import annotations
 import glob
 import http.server
 import queue
-import shutil
 import threading
 
 import cv2
 import pytest
 
-from kiosk.camera import (ABSENT, ERROR, OFF, OK, RECONNECTING, CameraWorker, Deduplicator,
-                          SourceSpec, parse_source)
+from kiosk.camera import (
+    ABSENT,
+    OFF,
+    OK,
+    RECONNECTING,
+    CameraWorker,
+    Deduplicator,
+    SourceSpec,
+    parse_source,
+)
 from tests.kiosk.conftest import CCCD_TEXT, TOKEN_A, TOKEN_B, wait_until
 from tests.support.qrframes import Placement, camera_frame
 

@@ -13,13 +13,13 @@ import pytest
 from sqlmodel import select
 
 from core.db import db
-from kiosk import events
-from kiosk.models import Visit
 from kiosk.runtime import AutoCheckout, build_jobs, build_workers, camera_of
-from kiosk.services import open_visit
 from tests.conftest import T0
 from tests.kiosk.conftest import wait_until
 from tests.support.qrframes import Placement, camera_frame
+from visits import events
+from visits.models import Visit
+from visits.services import open_visit
 
 
 @pytest.fixture

@@ -12,8 +12,7 @@ import pytest
 from flask_babel import force_locale
 from PIL import Image
 
-from kiosk.decoding import (ImageError, decode_image_bytes, make_decoder, render_preview,
-                            to_gray)
+from kiosk.decoding import ImageError, decode_image_bytes, make_decoder, render_preview, to_gray
 from tests.support.qrframes import Placement, camera_frame, render_code
 
 TOKEN = "KB1.eyJ2IjoxLCJ2aSI6NDJ9.c2lnbmF0dXJl"

@@ -8,8 +8,8 @@ import pytest
 from sqlmodel import select
 
 from core.models import AuditEvent
-from kiosk.models import Visit
 from tests.conftest import T0
+from visits.models import Visit
 
 
 @pytest.fixture
@@ -111,8 +111,9 @@ def _form(consent_version: str, **overrides) -> dict:
 
 def test_manual_check_in_with_the_declaration_schema(client, clock, session, venue,
                                                      receptionist):
-    from declarations.models import Declaration, Visitor
+    from declarations.models import Declaration
     from kiosk.services import venue_consent_version
+    from visits.models import Visitor
 
     version = venue_consent_version(venue, retention_days=21)
     page = client.get("/kiosk/manual").get_data(as_text=True)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import threading
 
-from kiosk.events import SUBSCRIBER_BACKLOG, EventBroker
+from visits.events import SUBSCRIBER_BACKLOG, EventBroker
 
 
 def test_events_reach_the_subscribers_of_their_venue_only():

@@ -9,10 +9,10 @@ import pytest
 from sqlmodel import select
 
 from declarations.tokens import generate_keyring
-from kiosk.models import Visit
 from kiosk.services import ScanError, handle_scan
 from tests.conftest import T0
 from tests.kiosk.conftest import drain, later
+from visits.models import Visit
 
 CCCD_TEXT = "001090012345|012345678|Nguyễn Văn An|15041990|Nam|Số 1 Tràng Tiền, Hà Nội|01012021"
 

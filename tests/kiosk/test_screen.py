@@ -115,7 +115,7 @@ class Stream:
 @pytest.mark.parametrize("app_config", [{"VENUE": "HQ", "EVENTS_HEARTBEAT_S": 1}])
 def test_event_stream_sends_status_events_and_heartbeats_without_holding_a_db_session(
         app, client, venue, make_visitor, session):
-    from kiosk.services import open_visit
+    from visits.services import open_visit
 
     response = client.get("/kiosk/events", buffered=False)
     assert response.mimetype == "text/event-stream"

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kiosk.stays import (
+from visits.stays import (
     LOCAL_TZ,
     ScanAction,
     StayRules,

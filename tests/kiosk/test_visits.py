@@ -9,19 +9,19 @@ from sqlmodel import select
 
 from core.audit import verify_chain
 from core.models import AuditEvent
-from kiosk.models import ClosedBy, Visit, VisitStatus
-from kiosk.services import (
+from kiosk.services import flagged_queue
+from tests.conftest import T0
+from tests.kiosk.conftest import drain
+from visits.models import ClosedBy, Visit, VisitStatus
+from visits.services import (
     VisitError,
     check_out_by_staff,
     close_all,
     close_overdue_visits,
-    flagged_queue,
     on_site,
     open_visit,
     review_visit,
 )
-from tests.conftest import T0
-from tests.kiosk.conftest import drain
 
 
 def test_open_visit_publishes_after_commit_only(session, venue, make_visitor, stream):
@@ -49,7 +49,7 @@ def test_a_rolled_back_check_in_is_never_shown(session, venue, make_visitor, str
 
 
 def test_imported_paper_lists_do_not_light_up_the_screen(session, venue, make_visitor, stream):
-    from kiosk.services import close_visit
+    from visits.services import close_visit
 
     visit = open_visit(session=session, visitor_id=make_visitor().id, venue_id=venue.id,
                        now=T0 - timedelta(days=2), opened_by="import")

@@ -10,7 +10,10 @@ from sqlmodel import select
 
 from core.models import AuditEvent
 from tests.tracing.conftest import (
-    EXPECTED_DEVICES, contact_summary, device_summary, expected_contacts,
+    EXPECTED_DEVICES,
+    contact_summary,
+    device_summary,
+    expected_contacts,
 )
 
 

@@ -8,8 +8,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tracing.contacts import (
-    LOCAL_TZ, Interval, Sighting, Stay, auto_checkout_at, buffered, effective_end, intersects,
-    match_contacts, match_devices, overlap_seconds,
+    LOCAL_TZ,
+    Interval,
+    Sighting,
+    Stay,
+    auto_checkout_at,
+    buffered,
+    effective_end,
+    intersects,
+    match_contacts,
+    match_devices,
+    overlap_seconds,
 )
 
 

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 from pypdf import PdfReader
 
 from tests.tracing.conftest import NOW, local
-from tracing import exports, services
+from tracing import exporting, exports
 from tracing.exports import FORMULA_TRIGGERS, Column, ExportError, Table, neutralise
 from tracing.folding import fold_name
 
@@ -40,7 +40,7 @@ def venue_with_visits(session, make_venue, make_visitor, make_visit):
 
 
 def _export(session, venue, fmt):
-    return services.export_visits(session=session, venue=venue, since=local(10, 0),
+    return exporting.export_visits(session=session, venue=venue, since=local(10, 0),
                                   until=local(11, 0), fmt=fmt, now=NOW, actor="tester",
                                   channel="test")
 

@@ -11,11 +11,10 @@ from hypothesis import strategies as st
 from sqlmodel import select
 
 from core.models import AuditEvent
-from declarations.models import Visitor
-from kiosk.models import Visit
 from tests.tracing.conftest import local
 from tracing.contacts import LOCAL_TZ
 from tracing.importing import parse_rows
+from visits.models import Visit, Visitor
 
 NOW = datetime(2026, 3, 12, 12, 0, tzinfo=LOCAL_TZ).astimezone(timezone.utc)
 HEADER = "venue_code,full_name,phone,id_number,checked_in_at,checked_out_at\n"

@@ -1,9 +1,8 @@
 """Reading windows, buffers and search keys from text: local time by default, clear errors."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import unicodedata
+from datetime import datetime, timezone
 
 import pytest
 from hypothesis import given

@@ -11,14 +11,14 @@ from sqlmodel import select
 from ble_beacon.models import Encounter
 from core.audit import verify_chain
 from core.models import AuditEvent
-from declarations.models import Declaration, Visitor
-from kiosk.models import Visit
+from declarations.models import Declaration
 from kiosk.runtime import build_workers
-from tracing import services
+from tracing import counts, purge
 from tracing.contacts import LOCAL_TZ
 from tracing.folding import fold_name
 from tracing.models import DailyVenueStat
 from tracing.worker import RetentionWorker
+from visits.models import Visit, Visitor
 
 
 def at(month, day, hh=0, mm=0):
@@ -106,7 +106,7 @@ def history(session, clock, make_venue, make_visitor, make_visit):
 
 
 def test_purge_leaves_no_personal_data_from_before_the_window(session, history):
-    result = services.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
+    result = purge.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
     assert result.cutoff == CUTOFF
     assert (result.visits, result.encounters, result.declarations) == (5, 2, 5)
     assert session.exec(select(Visit).where(Visit.checked_in_at < CUTOFF)).all() == []
@@ -119,7 +119,7 @@ def test_purge_leaves_no_personal_data_from_before_the_window(session, history):
 
 
 def test_links_into_purged_rows_are_cut_not_left_dangling(session, history):
-    services.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
+    purge.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
     late_visit = session.exec(select(Visit).where(Visit.visitor_id == history.late.id)).one()
     assert late_visit.declaration_id is None             # its declaration was from the 9th
     renewal = session.exec(select(Declaration)
@@ -136,11 +136,11 @@ def test_links_into_purged_rows_are_cut_not_left_dangling(session, history):
 def test_purged_days_are_kept_as_counts_and_reports_do_not_change(session, history):
     days = {"venue_ids": [history.a.id, history.b.id], "since_day": date(2026, 3, 1),
             "until_day": date(2026, 3, 31)}
-    before = services.daily_counts(session=session, **days)
+    before = counts.daily_counts(session=session, **days)
     assert before[(history.a.id, date(2026, 3, 5))] == {"visits": 2, "visitors": 1,
                                                          "visitors_with_app": 1}
-    services.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
-    assert services.daily_counts(session=session, **days) == before
+    purge.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
+    assert counts.daily_counts(session=session, **days) == before
     stats = {(s.venue_id, s.day): (s.visits, s.visitors, s.visitors_with_app, s.encounters)
              for s in session.exec(select(DailyVenueStat))}
     assert stats == {
@@ -150,14 +150,14 @@ def test_purged_days_are_kept_as_counts_and_reports_do_not_change(session, histo
         (history.b.id, date(2026, 3, 4)): (1, 1, 0, 0),
     }
     # A second purge finds nothing new and changes no count.
-    again = services.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
+    again = purge.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
     assert again.total == 0
-    assert services.daily_counts(session=session, **days) == before
+    assert counts.daily_counts(session=session, **days) == before
     assert len(session.exec(select(AuditEvent)).all()) == 1   # a run that deleted nothing
 
 
 def test_each_purge_is_audited_with_its_counts(session, history):
-    services.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
+    purge.purge_personal_data(session=session, now=NOW, days=21, actor="tester")
     event = session.exec(select(AuditEvent)).one()
     assert event.action == "retention.purge"
     assert event.details["cutoff"] == "2026-03-10T00:00:00+07:00"
@@ -196,7 +196,7 @@ def test_a_failing_purge_is_reported_not_raised(app, history, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "purge_personal_data", broken)
+    monkeypatch.setattr(purge, "purge_personal_data", broken)
     worker = RetentionWorker(app)
     assert worker.run_once() is None
     assert worker.status() == "error: RuntimeError"

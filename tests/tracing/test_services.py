@@ -8,14 +8,19 @@ from sqlmodel import select
 from core.models import AuditEvent
 from tests.support.databases import dialect
 from tests.tracing.conftest import (
-    EXPECTED_DEVICES, NOW, contact_summary, device_summary, expected_contacts, local,
+    EXPECTED_DEVICES,
+    NOW,
+    contact_summary,
+    device_summary,
+    expected_contacts,
+    local,
 )
-from tracing import services
-from tracing.services import TracingError
+from tracing import contact_query, search, visit_lists
+from tracing.errors import TracingError
 
 
 def test_scenario_contacts_and_devices_match_the_hand_computed_lists(session, scenario):
-    report = services.query_contacts(
+    report = contact_query.query_contacts(
         session=session, visit_ids=[scenario.visits["I1"].id, scenario.visits["I2"].id],
         before_min=0, after_min=30, now=NOW, actor="tester", channel="test")
     body = report.as_json()
@@ -27,9 +32,9 @@ def test_scenario_contacts_and_devices_match_the_hand_computed_lists(session, sc
 
 
 def test_a_before_buffer_brings_in_the_earlier_visitor(session, scenario):
-    report = services.find_contacts(
+    report = contact_query.find_contacts(
         session=session,
-        index_visits=services.load_visits(session=session, visit_ids=[scenario.visits["I2"].id],
+        index_visits=visit_lists.load_visits(session=session, visit_ids=[scenario.visits["I2"].id],
                                           now=NOW),
         before_min=15, after_min=30, now=NOW)
     assert [(c.visit.full_name, c.overlap_min) for c in report.contacts] == [
@@ -37,14 +42,14 @@ def test_a_before_buffer_brings_in_the_earlier_visitor(session, scenario):
 
 
 def test_index_case_visits_over_a_window(session, scenario):
-    visits = services.resolve_index(session=session, phone="0912 345 678",
+    visits = search.resolve_index(session=session, phone="0912 345 678",
                                     since=local(10, 0), until=local(13, 0), now=NOW)
     assert [v.id for v in visits] == [scenario.visits["I1"].id, scenario.visits["I2"].id]
-    visits = services.resolve_index(session=session, id_number="001090012345",
+    visits = search.resolve_index(session=session, id_number="001090012345",
                                     since=local(1, 0), until=local(13, 0), now=NOW)
     assert len(visits) == 3
     with pytest.raises(TracingError) as info:
-        services.resolve_index(session=session, phone="0900000000", since=local(1, 0),
+        search.resolve_index(session=session, phone="0900000000", since=local(1, 0),
                                until=local(13, 0), now=NOW)
     assert info.value.code == "index_not_found"
 
@@ -62,12 +67,12 @@ def test_index_case_visits_over_a_window(session, scenario):
 ])
 def test_search_is_accent_insensitive_and_understands_phones_and_ids(session, scenario, query,
                                                                      names):
-    found = services.search_visitors(session=session, query=query)
+    found = search.search_visitors(session=session, query=query)
     assert [v.full_name for v in found] == names
 
 
 def test_contact_query_is_audited_without_the_typed_identifiers(session, scenario):
-    services.query_contacts(session=session, visit_ids=[scenario.visits["I1"].id],
+    contact_query.query_contacts(session=session, visit_ids=[scenario.visits["I1"].id],
                             before_min=0, after_min=30, now=NOW, actor="tracer-x",
                             channel="test", query={"by": "phone"})
     event = session.exec(select(AuditEvent)).one()
@@ -79,13 +84,13 @@ def test_contact_query_is_audited_without_the_typed_identifiers(session, scenari
 
 def test_unknown_visit_is_an_error_and_nothing_is_audited(session, scenario):
     with pytest.raises(TracingError):
-        services.query_contacts(session=session, visit_ids=[999_999], before_min=0,
+        contact_query.query_contacts(session=session, visit_ids=[999_999], before_min=0,
                                 after_min=30, now=NOW, actor="x", channel="test")
     assert session.exec(select(AuditEvent)).all() == []
 
 
 def test_venue_visit_list_includes_visits_that_span_the_range(session, scenario):
-    visits = list(services.list_visits(session=session, venue=scenario.venues["BVHK"],
+    visits = list(visit_lists.list_visits(session=session, venue=scenario.venues["BVHK"],
                                        since=local(11, 0), until=local(11, 1), now=NOW))
     names = [v.full_name for v in visits]
     # Started before midnight and still there, started inside, and the open one (until 03:00).
@@ -104,7 +109,7 @@ def test_visit_query_uses_the_venue_time_indexes(session, scenario):
 
     event.listen(engine, "before_cursor_execute", capture)
     try:
-        list(services.list_visits(session=session, venue=scenario.venues["BVHK"],
+        list(visit_lists.list_visits(session=session, venue=scenario.venues["BVHK"],
                                   since=local(10, 0), until=local(11, 0), now=NOW))
     finally:
         event.remove(engine, "before_cursor_execute", capture)

@@ -1,5 +1,5 @@
-"""The in-process event broker behind the kiosk screen's live stream: services publish check-in
-and check-out events per venue after their commit; each open screen holds one subscription.
+"""The in-process event broker behind the screens' live streams: services publish check-in and
+check-out events per venue after their commit; each open screen holds one subscription.
 
 One broker per process (the kiosk device runs one process). Subscribers get a bounded queue: a
 screen that stops reading loses its oldest events, never blocks a check-in.
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 # Events a slow screen may fall behind before the oldest are dropped.
 SUBSCRIBER_BACKLOG = 100
-_PENDING_KEY = "kiosk.pending_events"
+_PENDING_KEY = "visits.pending_events"
 
 
 class Subscription:
@@ -94,6 +94,14 @@ class EventBroker:
 
 
 broker = EventBroker()
+
+
+def publish_now(topic: str, event: dict[str, Any]) -> None:
+    """For answers that change nothing in the database (repeats, questions, refusals)."""
+    try:
+        broker.publish(topic, event)
+    except Exception:  # the screen is a courtesy; the answer to the caller is what counts
+        logger.exception("could not publish a %s event", event.get("type"))
 
 
 def publish_after_commit(session: Session, topic: str, event: dict[str, Any],

@@ -8,16 +8,17 @@ from datetime import timedelta
 
 from flask import Blueprint, Response, render_template, request
 
-from ble_beacon import adoption
-from ble_beacon.adoption import ReportError, parse_day, report_error
-from ble_beacon.services import adoption_report
 from core import clock
 from core.auth import roles_required
 from core.db import db
 from core.models import Role
 from core.services import list_venues
+from tracing import adoption
+from tracing.adoption import ReportError, parse_day, report_error
+from tracing.counts import adoption_report
 
-bp = Blueprint("ble_beacon", __name__)
+# Administrators' reports live under /admin with the other admin pages.
+bp = Blueprint("tracing_reports", __name__)
 
 
 def _request_report():
@@ -39,13 +40,13 @@ def adoption_page():
     try:
         report, venue = _request_report()
     except ReportError as exc:
-        return render_template("ble_beacon/adoption.html", report=None, chart=None,
+        return render_template("tracing/adoption.html", report=None, chart=None,
                                venues=venues, error=report_error(exc.code),
                                args=request.args), 400
     totals = report.daily_totals()
     visitors = sum(v for _, v, _ in totals)
     with_app = sum(w for _, _, w in totals)
-    return render_template("ble_beacon/adoption.html", report=report,
+    return render_template("tracing/adoption.html", report=report,
                            chart=adoption.chart(totals), venues=venues, venue=venue,
                            visitors=visitors, with_app=with_app, error=None, args=request.args)
 

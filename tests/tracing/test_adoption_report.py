@@ -1,17 +1,24 @@
-"""The adoption report as administrators and scripts get it: `report adoption` and the admin page
-with its server-drawn chart (no script)."""
+"""The adoption report as administrators and scripts get it (`report adoption` and the admin page
+with its server-drawn chart, no script), and the service behind them on the database."""
 from __future__ import annotations
 
 import csv
 import io
 import json
 from datetime import date, datetime, timedelta
+from types import MappingProxyType
 
 import pytest
+from sqlmodel import select
 
-from ble_beacon import adoption
+from ble_beacon.aggregation import Encounter as Sighting
 from ble_beacon.models import Encounter
+from ble_beacon.services import record_encounters
+from core.models import Kiosk
 from tests.conftest import T0
+from tracing import adoption, counts
+from tracing.adoption import ReportError
+from tracing.models import DailyVenueStat
 
 
 @pytest.fixture
@@ -147,3 +154,97 @@ def test_admin_page_is_for_administrators_only(client, scenario, make_user, logi
     assert client.get("/admin/adoption").status_code in (302, 401)
     login(make_user(role="receptionist"))
     assert client.get("/admin/adoption").status_code == 403
+
+
+# --- the service, on the database ------------------------------------------------------------
+
+@pytest.fixture
+def venue(make_venue):
+    return make_venue(code="DEMO", name="Trụ sở UBND phường", unit="UBND phường Tràng Tiền")
+
+
+@pytest.fixture
+def kiosk(session, venue):
+    device = Kiosk(venue_id=venue.id, name="entrance-1", created_at=T0)
+    session.add(device)
+    session.commit()
+    return device
+
+
+@pytest.fixture
+def heard(session, venue, kiosk):
+    """Put encounters in the database as the scanner would have written them."""
+
+    def put(rolling_id, *, first):
+        record_encounters(session=session, venue_id=venue.id, kiosk_id=kiosk.id, encounters=[
+            Sighting(protocol="bluezone", rolling_id=rolling_id, key_type="rolling_id",
+                     first_seen_at=first, last_seen_at=first, count=1, rssi_min=-80,
+                     rssi_max=-70, rssi_mean=-75.0, proximity="near", closed=False,
+                     details=MappingProxyType({}))])
+        return session.exec(select(Encounter).where(Encounter.rolling_id == rolling_id)).one()
+
+    return put
+
+
+def test_adoption_per_venue_and_local_day(session, make_venue, make_visitor, make_visit, venue,
+                                          kiosk, heard):
+    other = make_venue(code="SCHOOL", name="Trường THCS", unit="Phòng GD")
+    an = make_visitor()
+    binh = make_visitor(full_name="Trần Thị Bình", phone_e164="+84987654321")
+    cuong = make_visitor(full_name="Lê Văn Cường", phone_e164="+84911111111")
+    day1 = datetime.fromisoformat("2026-03-10T08:00:00+07:00")
+    # 23:30 on 10 March in Hà Nội is still 10 March there (16:30 UTC).
+    late = datetime.fromisoformat("2026-03-10T23:30:00+07:00")
+    day2 = datetime.fromisoformat("2026-03-11T00:30:00+07:00")
+    v1 = make_visit(visitor=an, venue=venue, checked_in_at=day1)
+    make_visit(visitor=an, venue=venue, checked_in_at=late)  # same person, same day: once
+    make_visit(visitor=binh, venue=venue, checked_in_at=late)
+    v4 = make_visit(visitor=cuong, venue=venue, checked_in_at=day2)
+    make_visit(visitor=binh, venue=other, checked_in_at=day1)
+    for visit, rolling in ((v1, "a1" * 12), (v4, "a2" * 12)):
+        enc = heard(rolling, first=visit.checked_in_at)
+        enc.visit_id = visit.id
+        session.add(enc)
+    session.commit()
+
+    report = counts.adoption_report(session=session, since=date(2026, 3, 10),
+                                      until=date(2026, 3, 11))
+    got = [(r.venue_code, r.day.isoformat(), r.visits, r.visitors, r.visitors_with_app)
+           for r in report.rows]
+    assert got == [
+        ("DEMO", "2026-03-10", 3, 2, 1),
+        ("DEMO", "2026-03-11", 1, 1, 1),
+        ("SCHOOL", "2026-03-10", 1, 1, 0),
+    ]
+    assert report.rows[0].share == 0.5 and report.rows[0].unit == "UBND phường Tràng Tiền"
+    only_school = counts.adoption_report(session=session, since=date(2026, 3, 10),
+                                           until=date(2026, 3, 10), venue_codes=["school"])
+    assert [r.venue_code for r in only_school.rows] == ["SCHOOL"]
+    assert [t[1:] for t in report.daily_totals()] == [(3, 1), (1, 1)]
+
+
+def test_purged_days_keep_their_counts(session, venue):
+    session.add(DailyVenueStat(venue_id=venue.id, day=date(2026, 2, 1), visits=40, visitors=30,
+                               visitors_with_app=12, encounters=55, computed_at=T0))
+    session.commit()
+    report = counts.adoption_report(session=session, since=date(2026, 2, 1),
+                                      until=date(2026, 2, 1))
+    (row,) = report.rows
+    assert (row.visitors, row.visitors_with_app, row.share) == (30, 12, 0.4)
+
+
+@pytest.mark.parametrize(("since", "until", "code"), [
+    (date(2026, 3, 2), date(2026, 3, 1), "until_before_since"),
+    (date(2025, 1, 1), date(2026, 3, 1), "range_too_long"),
+])
+def test_bad_ranges_are_refused(session, since, until, code):
+    with pytest.raises(ReportError) as caught:
+        counts.adoption_report(session=session, since=since, until=until)
+    assert caught.value.code == code
+
+
+def test_unknown_venue_is_refused(session, venue):
+    with pytest.raises(ReportError) as caught:
+        counts.adoption_report(session=session, since=date(2026, 3, 1),
+                                 until=date(2026, 3, 1), venue_codes=["NOPE"])
+    assert caught.value.code == "unknown_venue"
