@@ -21,11 +21,12 @@ TEST_PACKAGES := $(RUN_PACKAGES) chromium dbus libdbus-1-dev libglib2.0-dev pkg-
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk
 BENCH_ARGS ?=
 
-.PHONY: help run test bench system-run system-test system-bench translations migrate seed migration messages clean
+.PHONY: help run test screenshots bench system-run system-test system-bench translations migrate seed migration messages clean
 
 help:
 	@echo "make run     set up (system packages, .venv, database) and serve on http://$(HOST):$(PORT)/"
 	@echo "make test    set up and run the whole test suite (SQLite; DATABASE_URL=postgresql://… for PostgreSQL)"
+	@echo "make screenshots  write screenshots of every page at phone, kiosk landscape and portrait size into screenshots/"
 	@echo "make bench   run the benchmarks and write bench/results.md (BENCH_ARGS=\"--only decode --quick\")"
 
 run: system-run $(VENV)/.run-deps translations
@@ -37,6 +38,12 @@ test: system-test $(VENV)/.dev-deps translations
 	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests: that is a failure, not a pass"; fi; \
 	exit $$status
+
+# Every page at 390x844 (phone), 1280x800 (kiosk landscape) and 1080x1920 (kiosk portrait).
+SCREENSHOTS ?= screenshots
+screenshots: system-test $(VENV)/.dev-deps translations
+	KHAIBAO_SCREENSHOTS=$(abspath $(SCREENSHOTS)) $(BIN)/python -m pytest -q -p no:cacheprovider -m screenshots tests/screens
+	@echo "screenshots written to $(SCREENSHOTS)/"
 
 bench: system-bench $(VENV)/.dev-deps translations
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -8,6 +8,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import Babel
+from jinja2 import pass_context
 
 babel = Babel()
 
@@ -30,6 +31,7 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     app.jinja_env.filters["localtime"] = format_local
+    app.jinja_env.filters["decimal"] = _decimal_filter
 
     @app.context_processor
     def _languages():
@@ -43,6 +45,26 @@ def format_local(value, fmt: str = "%H:%M %d/%m/%Y") -> str:
     if value is None:
         return ""
     return value.astimezone(LOCAL_TZ).strftime(fmt)
+
+
+@pass_context
+def _decimal_filter(_context, value, digits: int = 1) -> str:
+    # pass_context: Jinja must not fold `36.8|decimal` into the template at compile time (it
+    # would keep the language of the first page it rendered).
+    return format_number(value, digits)
+
+
+def format_number(value, digits: int = 1, lang: str | None = None) -> str:
+    """A number as people write it in the page's language: 38,2 and 1.234,5 in Vietnamese,
+    38.2 and 1,234.5 in English."""
+    if value is None:
+        return ""
+    from babel.numbers import format_decimal
+    from flask_babel import get_locale
+
+    locale = lang or (str(get_locale() or "vi") if has_request_context() else "vi")
+    pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+    return format_decimal(value, format=pattern, locale=locale)
 
 
 def compile_catalogs(root: Path) -> list[Path]:

@@ -56,6 +56,7 @@ MESSAGES = {
     ),
     "symptoms_invalid": _l("Please choose signs from the list"),
     "exposure": _l("Please answer the contact-history questions"),
+    "answer_each": _l("Please answer Yes or No for each item"),
     "conditions_invalid": _l("Please choose conditions from the list"),
     # Office visit.
     "visit_purpose": _l("Please choose the purpose of your visit"),

@@ -94,10 +94,61 @@ class ValidationResult:
         return self.declaration is not None
 
 
+# The pages ask each symptom and exposure as its own Có / Không question (tokhaiyte's table):
+# the form sends `symptoms.fever=yes|no` ..., and this marker says it did.
+EACH_ANSWER_MARKER = "answer_each"
+ANSWERED_LISTS = {"symptoms": SYMPTOMS, "exposures": EXPOSURES}
+
+
+class EachAnswered(dict):
+    """{key: answer} for every key of a list, from a page that asked each one (never from JSON:
+    the declaration API keeps its lists of keys)."""
+
+
 def form_to_mapping(form) -> dict:
-    """A werkzeug MultiDict (or anything with keys/get/getlist) as the schema's plain mapping."""
-    return {key: (form.getlist(key) if key in LIST_FIELDS else form.get(key))
-            for key in form.keys()}
+    """A werkzeug MultiDict (or anything with keys/get/getlist) as the schema's plain mapping.
+    A page that asks each symptom and exposure on its own gives them as {key: answer} (None for
+    a question left unanswered); otherwise they are lists of keys, as in the JSON API."""
+    data = {key: (form.getlist(key) if key in LIST_FIELDS else form.get(key))
+            for key in form.keys() if "." not in key and key != EACH_ANSWER_MARKER}
+    if form.get(EACH_ANSWER_MARKER):
+        for name, allowed in ANSWERED_LISTS.items():
+            data[name] = EachAnswered({key: form.get(f"{name}.{key}") for key in allowed})
+    return data
+
+
+def answered_keys(value, allowed: Mapping, *, each=(EachAnswered,)) -> tuple[str, ...]:
+    """The keys answered Yes, from either shape: a list of keys (the API: absent means No), or
+    one answer per key ({key: yes/no}, the pages: every key must be answered; `each` says which
+    mapping types are taken as that). Raises ValueError("unanswered", keys) when a key has no
+    answer, ValueError("invalid") otherwise."""
+    if isinstance(value, each):
+        if len(value) > len(allowed) or any(key not in allowed for key in value):
+            raise ValueError("invalid")
+        chosen, unanswered = set(), []
+        for key in allowed:
+            answer = value.get(key)
+            word = answer.strip().casefold() if isinstance(answer, str) else answer
+            if word is True or word in _TRUE:
+                chosen.add(key)
+            elif word is False or word in _FALSE:
+                continue
+            elif word is None or word == "":
+                unanswered.append(key)
+            else:
+                raise ValueError("invalid")
+        if unanswered:
+            raise ValueError("unanswered", tuple(unanswered))
+        return tuple(key for key in allowed if key in chosen)
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or len(value) > 4 * len(allowed):
+        raise ValueError("invalid")
+    if not all(isinstance(item, str) and item in allowed for item in value):
+        raise ValueError("invalid")
+    return tuple(key for key in allowed if key in set(value))
 
 
 class _Missing(Exception):
@@ -170,20 +221,13 @@ def _choice(value, choices, missing_code: str) -> str:
 
 
 def _keys(value, allowed: Mapping, invalid_code: str) -> tuple[str, ...]:
-    """Any subset of `allowed` keys, as a list (a lone string is a one-item list); returned in
-    the list's own order without duplicates."""
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)) or len(value) > 4 * len(allowed):
-        raise _Invalid(problem(invalid_code))
-    chosen = set()
-    for item in value:
-        if not isinstance(item, str) or item not in allowed:
-            raise _Invalid(problem(invalid_code))
-        chosen.add(item)
-    return tuple(key for key in allowed if key in chosen)
+    """Any subset of `allowed` keys (see answered_keys), in `allowed`'s order."""
+    try:
+        return answered_keys(value, allowed)
+    except ValueError as exc:
+        if exc.args[0] == "unanswered":
+            raise _Invalid(problem("answer_each")) from None
+        raise _Invalid(problem(invalid_code)) from None
 
 
 def _code(value, width: int, missing_code: str) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from declarations.identity import check_phone, normalise_text
 from declarations.messages import Problem, problem
 from declarations.questions import EXPOSURES, SYMPTOMS
-from declarations.schema import MAX_LENGTHS
+from declarations.schema import MAX_LENGTHS, answered_keys
 
 _TRUE = {"true", "yes", "1", "on", "có"}
 _FALSE = {"false", "no", "0", "off", "không"}
@@ -44,16 +44,14 @@ def _bool(value) -> bool | None:
     return None
 
 
-def _keys(value, allowed: Mapping) -> tuple[str, ...] | None:
-    if value is None or value == "":
-        return ()
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, (list, tuple)) or len(value) > 4 * len(allowed):
+def _keys(value, allowed: Mapping, invalid_code: str, errors: dict, name: str):
+    """A list of keys (absent means No) or one Yes/No answer per key, as on the phone form."""
+    try:
+        # The touchscreen sends one answer per key ({key: "yes"|"no"}), scripts lists of keys.
+        return answered_keys(value, allowed, each=(Mapping,))
+    except ValueError as exc:
+        errors[name] = problem("answer_each" if exc.args[0] == "unanswered" else invalid_code)
         return None
-    if not all(isinstance(item, str) and item in allowed for item in value):
-        return None
-    return tuple(key for key in allowed if key in value)
 
 
 def validate_health_answers(data, *, consent_version: str,
@@ -75,12 +73,8 @@ def validate_health_answers(data, *, consent_version: str,
             errors["travel_places"] = problem("travel_places_required")
         elif len(places) > MAX_LENGTHS["travel_places"]:
             errors["travel_places"] = problem("too_long", max=MAX_LENGTHS["travel_places"])
-    symptoms = _keys(data.get("symptoms"), SYMPTOMS)
-    if symptoms is None:
-        errors["symptoms"] = problem("symptoms_invalid")
-    exposures = _keys(data.get("exposures"), EXPOSURES)
-    if exposures is None:
-        errors["exposures"] = problem("exposure")
+    symptoms = _keys(data.get("symptoms"), SYMPTOMS, "symptoms_invalid", errors, "symptoms")
+    exposures = _keys(data.get("exposures"), EXPOSURES, "exposure", errors, "exposures")
 
     for name in ("consent_processing", "consent_sensitive_health"):
         if _bool(data.get(name)) is not True:

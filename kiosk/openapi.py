@@ -5,6 +5,9 @@ from __future__ import annotations
 # Desk staff with a bearer token, or the kiosk's own screen (loopback, no token; browser callers
 # send the page's CSRF token in X-CSRFToken). Anyone else gets 401, other roles 403.
 _SCAN_CALLERS = [{"bearerAuth": []}, {}]
+_EACH_OR_LIST = {"oneOf": [
+    {"type": "array", "items": {"type": "string"}},
+    {"type": "object", "additionalProperties": {"type": "string", "enum": ["yes", "no"]}}]}
 _DESCRIPTION = ("Receptionists and admins (bearer token), or the kiosk's own screen. "
                 "Rate-limited per client (staff and the own screen exempt) and per venue.")
 
@@ -94,8 +97,9 @@ PATHS = {
                 "answers": {"type": "object", "properties": {
                     "travel_14d": {"type": "boolean"},
                     "travel_places": {"type": ["string", "null"]},
-                    "symptoms": {"type": "array", "items": {"type": "string"}},
-                    "exposures": {"type": "array", "items": {"type": "string"}},
+                    # A list of the keys answered Yes, or (the touchscreen) every key answered.
+                    "symptoms": _EACH_OR_LIST,
+                    "exposures": _EACH_OR_LIST,
                     "consent_processing": {"type": "boolean"},
                     "consent_sensitive_health": {"type": "boolean"},
                     "consent_text_version": {"type": "string"},

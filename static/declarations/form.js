@@ -64,7 +64,28 @@
     });
   }
 
+  // After a failed send: focus goes to the first field to fix; the summary's links focus theirs.
+  function errorSummary() {
+    var summary = document.getElementById("error-summary");
+    if (!summary) { return; }
+    function focusField(id) {
+      var field = document.getElementById(id);
+      if (!field) { return false; }
+      var block = field.closest(".item, .field") || field;
+      field.focus({ preventScroll: true });
+      block.scrollIntoView({ block: "start" });
+      return true;
+    }
+    summary.addEventListener("click", function (event) {
+      var link = event.target.closest("a[href^='#']");
+      if (link && focusField(link.getAttribute("href").slice(1))) { event.preventDefault(); }
+    });
+    var first = summary.querySelector("a[href^='#']");
+    if (!first || !focusField(first.getAttribute("href").slice(1))) { summary.focus(); }
+  }
+
   wardPicker();
   followUps();
   printButtons();
+  errorSummary();
 })();

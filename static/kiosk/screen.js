@@ -145,6 +145,7 @@
 
   function openHealthForm(question) {
     healthForm.reset();
+    clearFieldErrors();
     document.getElementById("travel-places-field").hidden = true;
     // An ID card has no phone number on it: offer to add one (the visitor may skip it).
     document.getElementById("health-phone-field").hidden = question.reason !== "identity";
@@ -182,11 +183,73 @@
         showRefused(body.code, body.message);
         return;
       }
+      if (errorBox === document.getElementById("health-error") && body.errors) {
+        showFieldErrors(body.message, body.errors);
+        return;
+      }
       var details = Object.keys(body.errors || {}).map(function (field) {
         return body.errors[field];
       });
       showError(errorBox, [body.message].concat(details).join(" "));
     });
+  }
+
+  function clearFieldErrors() {
+    healthForm.querySelectorAll("[data-error-for]").forEach(function (box) {
+      if (box.closest(".kiosk-item")) {
+        box.closest(".kiosk-item").classList.remove("has-error");
+      } else {
+        box.textContent = "";
+      }
+      box.hidden = true;
+    });
+    healthForm.querySelectorAll(".has-error").forEach(function (element) {
+      element.classList.remove("has-error");
+    });
+  }
+
+  // Each message beside its question; the first question to fix is scrolled into view.
+  function showFieldErrors(message, errors) {
+    clearFieldErrors();
+    var leftOver = [];
+    Object.keys(errors).forEach(function (field) {
+      var box = healthForm.querySelector('[data-error-for="' + field + '"]');
+      if (!box || box.parentElement.closest("[hidden]")) {
+        leftOver.push(errors[field]);
+        return;
+      }
+      box.textContent = errors[field];
+      box.hidden = false;
+      box.closest("[data-field]").classList.add("has-error");
+      if (field === "symptoms" || field === "exposures") {
+        healthForm.querySelectorAll('[data-item^="' + field + '."]').forEach(function (item) {
+          if (!item.querySelector("input:checked")) {
+            item.classList.add("has-error");
+            item.querySelector("[data-error-for]").hidden = false;
+          }
+        });
+      }
+    });
+    var top = document.getElementById("health-error");
+    if (leftOver.length) {
+      showError(top, [message].concat(leftOver).join(" "));
+    } else {
+      top.hidden = true;
+    }
+    var first = healthForm.querySelector(".has-error");
+    if (first) {
+      first.scrollIntoView({block: "start"});
+    }
+    touch();
+  }
+
+  function eachAnswer(data, name) {
+    var answers = {};
+    healthForm.querySelectorAll('[data-item^="' + name + '."]').forEach(function (item) {
+      var key = item.dataset.item.slice(name.length + 1);
+      answers[key] = data.get(name + "." + key);
+    });
+    return answers;
   }
 
   function showError(box, message) {
@@ -235,8 +298,8 @@
     var answers = {
       travel_14d: travel === null ? null : travel === "true",
       travel_places: data.get("travel_places") || null,
-      symptoms: data.getAll("symptoms"),
-      exposures: data.getAll("exposures"),
+      symptoms: eachAnswer(data, "symptoms"),
+      exposures: eachAnswer(data, "exposures"),
       consent_processing: data.get("consent_processing") === "true",
       consent_sensitive_health: data.get("consent_sensitive_health") === "true",
       consent_text_version: data.get("consent_text_version"),

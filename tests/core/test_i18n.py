@@ -69,3 +69,13 @@ def test_every_message_in_the_code_is_in_its_package_catalogue(package):
     known = {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
     missing = sorted(messages - known)
     assert missing == [], f"not in {package}'s catalogue (run make messages, translate): {missing}"
+
+
+def test_numbers_are_written_as_each_language_writes_them():
+    from core.i18n import format_number
+
+    assert format_number(38.2, lang="vi") == "38,2"
+    assert format_number(38.2, lang="en") == "38.2"
+    assert format_number(1234.56, lang="vi") == "1.234,6"
+    assert format_number(12.25, 0, lang="vi") == "12"
+    assert format_number(None) == ""

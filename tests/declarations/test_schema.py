@@ -348,3 +348,53 @@ def test_valid_results_are_json_and_database_safe(name_suffix):
         text.encode("utf-8")  # no lone surrogates
         assert "\x00" not in text and len(text) <= 255
         json.dumps(result.declaration.__dict__, default=str)
+
+
+def _each_answer_form(**answers):
+    """The phone form as it posts now: every sign and contact its own Có / Không."""
+    from declarations.questions import EXPOSURES, SYMPTOMS
+
+    form = MultiDict({k: v for k, v in healthy().items()
+                      if k not in ("symptoms", "exposures") and v is not None
+                      and not isinstance(v, bool)})
+    form.update({"travel_14d": "no", "consent_processing": "yes",
+                 "consent_sensitive_health": "yes", "answer_each": "1"})
+    for key in list(SYMPTOMS):
+        form[f"symptoms.{key}"] = "no"
+    for key in list(EXPOSURES):
+        form[f"exposures.{key}"] = "no"
+    for name, value in answers.items():
+        if value is None:
+            form.pop(name.replace("__", "."), None)
+        else:
+            form[name.replace("__", ".")] = value
+    return form
+
+
+def test_each_sign_and_contact_is_an_explicit_answer():
+    result = validate(form_to_mapping(_each_answer_form(
+        symptoms__cough="yes", exposures__contact_symptomatic_person="yes")))
+    assert result.errors == {}
+    assert result.declaration.symptoms == ("cough",)
+    assert result.declaration.exposures == ("contact_symptomatic_person",)
+    # One question skipped is an error on its list, not a silent No.
+    result = validate(form_to_mapping(_each_answer_form(symptoms__fatigue=None)))
+    assert error_codes(result) == {"symptoms": "answer_each"}
+    result = validate(form_to_mapping(_each_answer_form(
+        exposures__contact_from_affected_country=None)))
+    assert error_codes(result) == {"exposures": "answer_each"}
+    # Only yes/no answers and only known keys.
+    assert error_codes(validate(form_to_mapping(_each_answer_form(symptoms__fever="maybe")))) \
+        == {"symptoms": "symptoms_invalid"}
+    form = _each_answer_form()
+    form["symptoms.headache"] = "yes"  # not one of ours: ignored, as any unknown form field
+    assert validate(form_to_mapping(form)).errors == {}
+
+
+def test_the_api_keeps_its_lists_of_keys():
+    # A JSON object per key is not the API's shape: only the pages' own form gives one.
+    from declarations.questions import SYMPTOMS
+
+    result = validate(healthy(symptoms={key: "no" for key in SYMPTOMS}))
+    assert error_codes(result) == {"symptoms": "symptoms_invalid"}
+    assert validate(healthy(symptoms=["fever"])).declaration.symptoms == ("fever",)

@@ -37,7 +37,10 @@ def test_clean_answers():
         ({"travel_14d": "yes", "travel_places": "   "}, "travel_places", "travel_places_required"),
         ({"travel_14d": True, "travel_places": "x" * 1001}, "travel_places", "too_long"),
         ({"symptoms": ["headache"]}, "symptoms", "symptoms_invalid"),
-        ({"symptoms": {"fever": True}}, "symptoms", "symptoms_invalid"),
+        # The touchscreen asks each sign: one left unanswered is named, not taken as No.
+        ({"symptoms": {"fever": "yes"}}, "symptoms", "answer_each"),
+        ({"symptoms": {"fever": "maybe"}}, "symptoms", "symptoms_invalid"),
+        ({"exposures": {"headache": "no"}}, "exposures", "exposure"),
         ({"exposures": [1]}, "exposures", "exposure"),
         ({"consent_processing": False}, "consent_processing", "consent_required"),
         ({"consent_sensitive_health": "no"}, "consent_sensitive_health", "consent_required"),

@@ -17,6 +17,8 @@ from tests.kiosk.conftest import CCCD_TEXT
 
 pytestmark = pytest.mark.browser
 
+TRAVEL_REQUIRED = "Vui lòng trả lời câu hỏi về những nơi đã đến"
+
 
 @pytest.fixture
 def app_config():
@@ -156,14 +158,28 @@ def test_id_card_then_health_questions_on_the_touchscreen(live_server, page, clo
     expect(page.locator("#idle")).to_be_hidden()
     expect(page.locator("#reconfirm")).to_be_hidden()
     expect(page.locator("#health-identity")).to_have_text("Theo thẻ của bạn: NGUYỄN VĂN AN")
-    # Sending without answering: the errors are shown, nothing is stored.
+    # Sending without answering: each message beside its question, nothing is stored.
     page.get_by_role("button", name="Gửi và ghi nhận vào").click()
-    expect(page.locator("#health-error")).to_contain_text("Một số câu trả lời cần được kiểm tra")
+    expect(page.locator('[data-error-for="travel_14d"]')).to_have_text(TRAVEL_REQUIRED)
+    expect(page.locator('[data-error-for="symptoms"]')).to_have_text(
+        "Vui lòng chọn Có hoặc Không cho từng mục")
+    expect(page.locator('[data-error-for="consent_processing"]')).to_be_visible()
+    expect(page.locator('[data-error-for="consent_sensitive_health"]')).to_be_visible()
+    # Every sign and contact unanswered is marked on its own row.
+    expect(page.locator(".kiosk-item.has-error")).to_have_count(9)
+    expect(page.locator("#health-error")).to_be_hidden()
     page.locator('input[name="travel_14d"][value="false"]').check()
-    page.locator('input[name="symptoms"][value="fever"]').check()
-    page.locator("#health-phone").fill("0912 345 678")
+    for row in page.locator(".kiosk-item").all():
+        answer = "yes" if row.get_attribute("data-item") == "symptoms.fever" else "no"
+        row.locator(f'input[value="{answer}"]').check()
+    page.locator("#health-phone").fill("0912")
     page.locator('input[name="consent_processing"]').check()
     page.locator('input[name="consent_sensitive_health"]').check()
+    page.get_by_role("button", name="Gửi và ghi nhận vào").click()
+    expect(page.locator('[data-error-for="phone"]')).to_have_text("Số điện thoại không hợp lệ")
+    expect(page.locator('[data-error-for="travel_14d"]')).to_be_hidden()
+    expect(page.locator(".kiosk-item.has-error")).to_have_count(0)
+    page.locator("#health-phone").fill("0912 345 678")
     page.get_by_role("button", name="Gửi và ghi nhận vào").click()
     expect(page.locator("#card")).to_have_class("kiosk-card card-amber")
     expect(page.locator("#card-name")).to_have_text("NGUYỄN VĂN AN")
