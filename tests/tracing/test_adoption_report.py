@@ -120,11 +120,11 @@ def test_admin_page_shows_the_table_and_an_svg_chart(client, scenario, admin):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Tỷ lệ sử dụng ứng dụng" in html  # Vietnamese by default
-    assert "2 trên 5 khách (40.0 %) được phát hiện có ứng dụng." in html
+    assert "2 trên 5 khách (40,0 %) được phát hiện có ứng dụng." in html
     assert html.count('<rect class="bar') == 7  # one bar per day of the range
     assert html.count('<rect class="bar empty"') == 5
     assert "<script" not in html
-    assert "25.0 %" in html and "10/03/2026" in html
+    assert "25,0 %" in html and "10/03/2026" in html
 
 
 def test_admin_page_defaults_to_the_last_two_weeks_in_english(client, scenario, admin, clock):
