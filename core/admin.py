@@ -1,7 +1,7 @@
 """Administrator pages: staff accounts and venues."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from sqlmodel import select
 
@@ -10,6 +10,7 @@ from core.auth import AuthError, create_user, generate_password, roles_required
 from core.db import db
 from core.forms import UserForm, VenueEditForm, VenueForm
 from core.models import Role, User
+from core.public_url import public_url_message
 from core.services import VenueError, create_venue, get_venue, list_venues, update_venue
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -52,7 +53,9 @@ def venues():
             flash(_("Venue %(code)s created.", code=venue.code), "success")
             return redirect(url_for("admin.venues"))
     return render_template("core/admin_venues.html", form=form,
-                           venues=list_venues(session=db.session))
+                           venues=list_venues(session=db.session),
+                           public_url_warning=public_url_message(
+                               current_app.config.get("PUBLIC_URL")))
 
 
 @bp.route("/venues/<code>", methods=["GET", "POST"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -12,6 +13,7 @@ from core.auth import authenticate, roles_required
 from core.db import db
 from core.forms import LoginForm
 from core.models import Role
+from core.public_url import public_url_message, public_url_problem
 from core.security import limiter, login_limit, login_username_key
 
 logger = logging.getLogger(__name__)
@@ -94,7 +96,13 @@ def healthz():
     workers = current_app.extensions["workers"]
     for name in ("camera", "ble"):
         components[name] = workers.status(name)
+    # A venue QR phones cannot open: check-ins still work, so a warning, not a failure.
+    problem = public_url_problem(current_app.config.get("PUBLIC_URL"))
+    components["public_url"] = "ok" if problem is None else f"warning: {problem}"
     # A busy or full database takes no check-ins: not healthy, whatever the devices say.
     healthy = components["db"] == "ok"
     body = {"status": "ok" if healthy else "error", "components": components}
+    if problem is not None:
+        with force_locale("en"):
+            body["warnings"] = [public_url_message(current_app.config.get("PUBLIC_URL"))]
     return jsonify(body), 200 if healthy else 503

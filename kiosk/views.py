@@ -32,6 +32,7 @@ from core.auth import roles_required
 from core.db import STORAGE_FULL, db
 from core.errors import DATABASE_MESSAGES, api_error, read_json_body
 from core.models import Role, Venue
+from core.public_url import public_url_message
 from core.security import public_limits
 from core.services import get_venue
 from declarations import admin_units
@@ -52,6 +53,8 @@ from declarations.tokens import TokenError
 from declarations.venue_links import build_venue_url
 from kiosk import runtime, services
 from kiosk.access import DESK_ROLES, scan_caller_required, screen_required
+from kiosk.camera import OK as CAMERA_OK
+from kiosk.camera import STATUS_MESSAGES as CAMERA_MESSAGES
 from kiosk.codes import HINTS, VENUE, parse_code
 from kiosk.decoding import MAX_IMAGE_BYTES, ImageError, decode_image_bytes, make_decoder
 from kiosk.poster import PosterError, PosterVenue, render_poster
@@ -86,12 +89,17 @@ def device_kiosk_id(venue: Venue) -> int | None:
     return runtime.device_kiosk_id(current_app._get_current_object(), db.session, venue)
 
 
-def public_base_url() -> str:
-    return current_app.config.get("PUBLIC_URL") or request.host_url.rstrip("/")
+def public_url_warning() -> str:
+    """Why the venue QR cannot be shown or printed ('' when it can): KIOSK_PUBLIC_URL unset or
+    on loopback would make a QR that visitors' phones cannot open."""
+    return public_url_message(current_app.config.get("PUBLIC_URL"))
 
 
 def venue_url(venue: Venue) -> str:
-    return build_venue_url(public_base_url(), venue.code, current_app.config["SECRET_KEY"])
+    """The venue's signed link on the configured public address (callers check
+    public_url_warning() first: without one there is no link worth printing)."""
+    return build_venue_url(current_app.config["PUBLIC_URL"], venue.code,
+                           current_app.config["SECRET_KEY"])
 
 
 def device_status() -> dict[str, str]:
@@ -168,6 +176,33 @@ CARD_S = 6
 BROWSER_SCAN_INTERVAL_MS = 700
 
 
+# What the door says about reading codes and saving them: only what a visitor can act on (the
+# devices' own states and messages are on the desk and /healthz).
+DOOR_LINES = {
+    "camera_ok": CAMERA_MESSAGES[CAMERA_OK],
+    "browser_camera": _l("This screen’s camera is reading codes: hold your QR code or CCCD card "
+                         "up to it."),
+    "no_camera": _l("Codes cannot be read at this entrance right now: please show your QR code "
+                    "at reception."),
+    "starting": "",
+    "db_wait": _l("Saving takes a little longer right now: please wait for the green screen."),
+    "db_down": _l("Check-ins cannot be saved right now: please go to reception."),
+}
+
+
+def door_state(camera_status: str, database: str) -> dict[str, str]:
+    """Which DOOR_LINES the screen shows for these device and database states."""
+    camera = camera_status.split(":")[0]
+    if camera == "ok":
+        camera_line = "camera_ok"
+    elif camera == "starting":
+        camera_line = "starting"
+    else:
+        camera_line = "no_camera"
+    db_line = "ok" if database == "ok" else ("db_wait" if database == "busy" else "db_down")
+    return {"camera": camera_line, "db": db_line}
+
+
 def refusal_messages() -> dict[str, str]:
     """What the screen says for each refused scan (the event carries only the code)."""
     messages = {f"token_{reason}": str(problem(f"token_{reason}"))
@@ -225,16 +260,15 @@ def screen():
         "text": screen_texts(),
         "refusals": refusal_messages(),
         "not_saved_codes": sorted(DATABASE_MESSAGES),
-        "status_words": {key: str(word) for key, word in STATUS_WORDS.items()},
+        "door_lines": {key: str(line) for key, line in DOOR_LINES.items()},
     }
+    status = device_status()
     return render_template(
         "kiosk/screen.html",
         venue=venue,
-        status=device_status(),
-        device_messages=device_messages(current_app.extensions["workers"],
-                                        database_state(current_app)),
-        status_words=STATUS_WORDS,
-        device_names=DEVICE_NAMES,
+        venue_qr=not public_url_warning(),
+        door_state=door_state(status["camera"], database_state(current_app)),
+        door_lines=DOOR_LINES,
         camera_preview=camera is not None,
         labels=LABELS,
         symptoms=SYMPTOMS,
@@ -249,6 +283,8 @@ def screen():
 def venue_qr():
     """The venue's signed link as an SVG QR code (public: it is printed on the poster too)."""
     venue = kiosk_venue()
+    if public_url_warning():
+        abort(404)  # a QR that phones cannot open is worse than none
     buffer = io.BytesIO()
     segno.make(venue_url(venue), error="m", micro=False).save(
         buffer, kind="svg", scale=10, border=4, xmldecl=False, title=venue.name
@@ -338,6 +374,9 @@ def desk():
     template = "kiosk/_desk_lists.html" if lists_only else "kiosk/desk.html"
     return render_template(template, venue=venue, inside=inside, flagged=flagged,
                            status=device_status(), status_words=STATUS_WORDS,
+                           device_messages=device_messages(current_app.extensions["workers"],
+                                                           database_state(current_app)),
+                           public_url_warning=public_url_warning(),
                            device_names=DEVICE_NAMES, visit_statuses=VISIT_STATUSES,
                            symptoms=SYMPTOMS, exposures=EXPOSURES)
 
@@ -398,6 +437,9 @@ def poster(code: str):
     venue = get_venue(session=db.session, code=code)
     if venue is None:
         abort(404)
+    if public_url_warning():
+        abort(make_response(render_template("core/error.html", status=409,
+                                            message=public_url_warning()), 409))
     try:
         pdf = render_poster(PosterVenue(venue.code, venue.name, venue.address, venue_url(venue)))
     except PosterError as exc:

@@ -37,6 +37,26 @@
       });
   }
 
+  // The devices and the database as the door's stream reports them, in staff words.
+  function updateStatus(message) {
+    var status = JSON.parse(message.data);
+    var messages = status.messages || {};
+    ["camera", "ble", "db"].forEach(function (name) {
+      var item = document.querySelector('#device-status [data-device="' + name + '"]');
+      if (!item) {
+        return;
+      }
+      item.querySelector(".device-message").textContent = messages[name] || "";
+      if (name === "db") {
+        item.hidden = !messages.db;
+      } else {
+        var state = String(status[name]).split(":")[0];
+        item.querySelector(".device").className = "device device-" + state;
+      }
+    });
+  }
+
   var stream = new EventSource(lists.dataset.eventsUrl);
   stream.addEventListener("visit", refresh);
+  stream.addEventListener("status", updateStatus);
 }());

@@ -325,25 +325,47 @@
   }
 
   // --- the event stream ------------------------------------------------------------------------
+  // The door says only what a visitor can act on: is a camera reading codes, can check-ins be
+  // saved. The devices' own words are for the desk.
+  var deviceStates = {camera: null, db: "ok"};
+  var browserCameraOn = false;
+
+  function cameraLineKey() {
+    if (browserCameraOn) {
+      return "browser_camera";
+    }
+    var camera = String(deviceStates.camera || "").split(":")[0];
+    if (camera === "ok") {
+      return "camera_ok";
+    }
+    return camera === "starting" ? "starting" : "no_camera";
+  }
+
+  function updateDoorLines() {
+    var line = document.getElementById("camera-line");
+    var key = deviceStates.camera === null ? line.dataset.state : cameraLineKey();
+    line.dataset.state = key;
+    line.textContent = config.door_lines[key] || "";
+    var preview = document.getElementById("camera-preview");
+    if (preview) {
+      // No empty black box: the preview is there only while the kiosk's camera works.
+      var showPreview = key === "camera_ok";
+      if (showPreview && !preview.getAttribute("src")) {
+        preview.src = preview.dataset.src;
+      }
+      preview.hidden = !showPreview;
+    }
+    document.querySelector(".browser-camera").hidden = key === "camera_ok";
+    var db = document.querySelector('[data-device-message="db"]');
+    var dbKey = deviceStates.db === "ok" ? "" : (deviceStates.db === "busy" ? "db_wait" : "db_down");
+    db.textContent = dbKey ? config.door_lines[dbKey] : "";
+    db.hidden = !dbKey;  // only while check-ins cannot be saved
+  }
+
   function updateStatus(status) {
-    var messages = status.messages || {};
-    Object.keys(messages).forEach(function (name) {
-      var line = document.querySelector('[data-device-message="' + name + '"]');
-      if (line) {
-        line.textContent = messages[name];
-        line.hidden = !messages[name];  // the database line: only while it cannot save
-      }
-    });
-    ["camera", "ble"].forEach(function (name) {
-      var element = document.querySelector('[data-device="' + name + '"]');
-      if (!element) {
-        return;
-      }
-      var state = String(status[name]).split(":")[0];
-      element.className = "device device-" + state;
-      element.querySelector(".device-state").textContent =
-        config.status_words[state] || status[name];
-    });
+    deviceStates.camera = status.camera;
+    deviceStates.db = status.db || "ok";
+    updateDoorLines();
   }
 
   var stream = new EventSource(config.events_url);
@@ -411,6 +433,8 @@
     video.hidden = true;
     toggle.textContent = toggle.dataset.on;
     document.body.dataset.browserCamera = "off";
+    browserCameraOn = false;
+    updateDoorLines();
   }
 
   function scanFrame() {
@@ -461,6 +485,8 @@
       .then(function () {
         toggle.textContent = toggle.dataset.off;
         document.body.dataset.browserCamera = "on";
+        browserCameraOn = true;
+        updateDoorLines();
         scanTimer = setInterval(scanFrame, config.browser_scan_interval_ms);
       })
       .catch(function () {

@@ -9,8 +9,25 @@ def test_healthz_ok_without_hardware_workers(client):
     assert response.status_code == 200
     assert response.get_json() == {
         "status": "ok",
-        "components": {"db": "ok", "camera": "off", "ble": "off"},
+        "components": {"db": "ok", "camera": "off", "ble": "off", "public_url": "ok"},
     }
+
+
+def test_healthz_warns_when_phones_could_not_open_the_venue_qr(app, client):
+    # Check-ins still work (200, "ok"), but the QR would be dead: say so, in words an
+    # administrator can act on.
+    for value, problem in ((None, "unset"), ("", "unset"), ("http://127.0.0.1:5000", "loopback"),
+                           ("http://localhost:5000/", "loopback"), ("http://[::1]/", "loopback"),
+                           ("http://0.0.0.0:5000", "loopback")):
+        app.config["PUBLIC_URL"] = value
+        response = client.get("/healthz")
+        assert response.status_code == 200
+        body = response.get_json()
+        assert body["status"] == "ok"
+        assert body["components"]["public_url"] == f"warning: {problem}", value
+        assert body["warnings"][0].startswith("KIOSK_PUBLIC_URL ")
+    app.config["PUBLIC_URL"] = "https://kiosk.example.vn"
+    assert "warnings" not in client.get("/healthz").get_json()
 
 
 def test_healthz_reports_worker_states(app, client):

@@ -17,6 +17,9 @@ from tests.kiosk.conftest import CCCD_TEXT
 
 pytestmark = pytest.mark.browser
 
+NO_CAMERA_VI = "Lối vào này tạm thời chưa đọc được mã: vui lòng đưa mã QR của bạn cho lễ tân."
+BROWSER_CAMERA_VI = ("Camera của màn hình này đang đọc mã: hãy đưa mã QR hoặc thẻ CCCD của bạn "
+                     "vào trước màn hình.")
 TRAVEL_REQUIRED = "Vui lòng trả lời câu hỏi về những nơi đã đến"
 
 
@@ -277,8 +280,11 @@ def test_browser_camera_mode_checks_in_from_the_tablets_own_camera(
     page.on("console", lambda msg: errors.append(msg.text)
             if msg.type == "error" and "Content Security Policy" in msg.text else None)
     open_screen(page, live_server)
+    # No kiosk camera: the door says codes cannot be read here, until the tablet's camera runs.
+    expect(page.locator("#camera-line")).to_have_text(NO_CAMERA_VI)
     page.get_by_role("button", name="Dùng camera của thiết bị này").click()
     expect(page.locator("body")).to_have_attribute("data-browser-camera", "on")
+    expect(page.locator("#camera-line")).to_have_text(BROWSER_CAMERA_VI)
     expect(page.locator("#card")).to_have_class("kiosk-card card-green")
     expect(page.locator("#card-name")).to_have_text("NGUYỄN VĂN AN")
     from sqlmodel import select
@@ -289,3 +295,57 @@ def test_browser_camera_mode_checks_in_from_the_tablets_own_camera(
     [visit] = session.exec(select(Visit)).all()
     assert visit.opened_by == "scan"
     assert errors == []
+
+
+def _box(page, selector) -> dict:
+    return page.locator(selector).bounding_box()
+
+
+@pytest.mark.parametrize("size", ["landscape", "portrait"])
+def test_the_door_screen_at_kiosk_sizes_shows_visitors_only_what_they_can_act_on(
+        live_server, open_page, venue, size, tmp_path):
+    from kiosk.runtime import build_workers
+    from tests.support.pages import (
+        SIZES,
+        horizontal_overflow,
+        small_touch_targets,
+        untranslated,
+    )
+
+    # A kiosk whose camera is missing: the worker runs and says "absent".
+    app = live_server.app
+    app.config["CAMERA_SOURCE"] = str(tmp_path / "no-such-camera.mp4")
+    manager = app.extensions["workers"]
+    for worker in build_workers(app):
+        if worker.name == "camera":
+            manager.add(worker)
+    manager.start()
+    try:
+        page = open_page(**SIZES[size])
+        open_screen(page, live_server)
+        text = page.locator("body").inner_text()
+        # No device jargon, no staff instructions: those are on the desk and /healthz.
+        for staff_words in ("Camera:", "Bluetooth:", "D-Bus", "Bluetooth đang tắt", "kết nối",
+                            "KIOSK_"):
+            assert staff_words not in text, staff_words
+        expect(page.locator("#camera-line")).to_have_text(NO_CAMERA_VI)
+        # No empty black box where there is no camera picture.
+        expect(page.locator("#camera-preview")).to_be_hidden()
+        assert page.locator(".camera-preview:visible").count() == 0
+        assert horizontal_overflow(page) == 0
+        assert small_touch_targets(page) == []
+        assert untranslated(page) == []
+
+        width, height = SIZES[size]["viewport"]["width"], SIZES[size]["viewport"]["height"]
+        qr, steps = _box(page, ".venue-qr img"), _box(page, ".kiosk-steps")
+        if size == "landscape":
+            # The QR on the left, the steps beside it, all on one screen.
+            assert qr["x"] + qr["width"] <= steps["x"]
+            assert qr["y"] + qr["height"] <= height
+        else:
+            # Portrait: a large QR above the steps, the screen used from top to bottom.
+            assert qr["width"] >= 0.6 * width
+            assert qr["y"] + qr["height"] <= steps["y"]
+            assert steps["y"] + steps["height"] >= 0.6 * height
+    finally:
+        manager.stop()

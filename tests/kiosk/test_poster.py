@@ -92,3 +92,42 @@ def test_poster_from_the_command_line(runner, venue, tmp_path):
     assert decode_embedded_qr(out.read_bytes())[0].startswith("https://khaibao.example.vn/v/HQ?k=")
     result = runner.invoke(args=["venue", "poster", "--code", "NOPE", "-o", str(out)])
     assert result.exit_code != 0 and "no venue NOPE" in result.output
+
+
+@pytest.mark.parametrize("public_url", [None, "http://127.0.0.1:5000", "http://localhost"])
+def test_no_dead_venue_qr_anywhere_without_a_public_address(app, client, make_venue, make_user,
+                                                            login, public_url):
+    """Without KIOSK_PUBLIC_URL (or with one on this machine) phones cannot open the venue QR:
+    the door shows none, the QR image and the poster are refused, the desk, the admin page and
+    /healthz say why, as the CLI poster does."""
+    app.config.update(PUBLIC_URL=public_url, VENUE="HQ")
+    make_venue(code="HQ", name="Trụ sở")
+    door = client.get("/kiosk").get_data(as_text=True)
+    assert 'class="venue-qr"' not in door and "/kiosk/venue-qr.svg" not in door
+    assert "Vui lòng khai báo tại quầy lễ tân." in door
+    assert "127.0.0.1" not in door and "KIOSK_PUBLIC_URL" not in door  # nothing technical
+    assert client.get("/kiosk/venue-qr.svg").status_code == 404
+    assert client.get("/healthz").get_json()["components"]["public_url"].startswith("warning: ")
+
+    login(make_user("admin", username="quantri"))
+    admin = client.get("/admin/venues").get_data(as_text=True)
+    assert 'id="public-url-warning"' in admin and "KIOSK_PUBLIC_URL" in admin
+    assert "/kiosk/venues/HQ/poster.pdf" not in admin
+    refused = client.get("/kiosk/venues/HQ/poster.pdf")
+    assert refused.status_code == 409 and refused.mimetype == "text/html"
+    assert "KIOSK_PUBLIC_URL" in refused.get_data(as_text=True)
+    desk = client.get("/kiosk/desk").get_data(as_text=True)
+    assert 'id="public-url-warning"' in desk
+
+
+def test_with_a_public_address_the_venue_qr_and_poster_are_there(app, client, make_venue,
+                                                                  make_user, login):
+    app.config.update(PUBLIC_URL="https://kiosk.example.vn", VENUE="HQ")
+    make_venue(code="HQ", name="Trụ sở")
+    door = client.get("/kiosk").get_data(as_text=True)
+    assert "/kiosk/venue-qr.svg" in door
+    assert client.get("/kiosk/venue-qr.svg").status_code == 200
+    login(make_user("admin", username="quantri"))
+    assert 'id="public-url-warning"' not in client.get("/admin/venues").get_data(as_text=True)
+    assert 'id="public-url-warning"' not in client.get("/kiosk/desk").get_data(as_text=True)
+    assert client.get("/kiosk/venues/HQ/poster.pdf").mimetype == "application/pdf"

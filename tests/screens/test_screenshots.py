@@ -48,7 +48,7 @@ def shoot(page, name, size):
 
 
 @pytest.mark.parametrize("size", list(SIZES))
-def test_every_page_at_every_size(live_server, open_page, scene, size):
+def test_every_page_at_every_size(live_server, open_page, scene, size, api_token):
     url = live_server.url
     secret = live_server.app.config["SECRET_KEY"]
     page = open_page(**SIZES[size])
@@ -66,7 +66,19 @@ def test_every_page_at_every_size(live_server, open_page, scene, size):
     door = open_page(**SIZES[size])
     door.goto(url + "/kiosk")
     door.locator("#idle").wait_for()
+    door.wait_for_function("() => document.body.dataset.stream === 'open'")
     shoot(door, "door-idle", size)
+    # An ID card shown: the touchscreen asks the health questions; sent unanswered.
+    token = api_token(scene["desk"])
+    response = door.request.post(url + "/api/v1/checkins",
+                                 data={"venue_code": "HQ", "payload": CCCD_TEXT},
+                                 headers={"Authorization": f"Bearer {token}"})
+    assert response.json()["action"] == "needs_confirmation"
+    door.locator("#health").wait_for()
+    shoot(door, "door-health", size)
+    door.get_by_role("button", name="Gửi và ghi nhận vào").click()
+    door.locator('[data-error-for="travel_14d"]:visible').wait_for()
+    shoot(door, "door-health-errors", size)
 
     # The receptionist's desk and manual form, the tracer's console, the admin pages.
     staff = open_page(**SIZES[size])
