@@ -302,13 +302,16 @@ class _Collector:
 
 def validate_declaration(data, *, now: datetime, consent_version: str, dependant: bool = False,
                          collect_conditions: bool = False,
-                         require_venue: bool = False) -> ValidationResult:
+                         require_venue: bool = False,
+                         id_optional: bool = False) -> ValidationResult:
     """Validate one declaration.
 
     `consent_version`: the version of the consent texts shown now (consent.consent_version); a
     form that showed other texts is refused. `dependant`: someone declared for by another person
     (a child, an elderly relative), who may have no phone and no ID number. `collect_conditions`:
-    KIOSK_COLLECT_CONDITIONS; when off, any conditions sent are dropped, not stored."""
+    KIOSK_COLLECT_CONDITIONS; when off, any conditions sent are dropped, not stored.
+    `id_optional`: a receptionist checking in someone who has no ID document with them (the
+    phone is still required)."""
     if not isinstance(data, Mapping):
         return ValidationResult(None, {"body": problem("body_not_object")})
     c = _Collector()
@@ -351,7 +354,7 @@ def validate_declaration(data, *, now: datetime, consent_version: str, dependant
     elif raw_id is not None and len(raw_id) > 64:
         c.errors["id_number"] = problem("passport_length")
     elif raw_id is None or not raw_id.strip():
-        if not dependant:
+        if not (dependant or id_optional):
             c.errors["id_number"] = problem("id_required")
     else:
         checked_id = check_id_number(raw_id, nationality=nationality or "VN",

@@ -47,25 +47,6 @@ from visits.stays import ScanAction, StayRules, decide_scan
 logger = logging.getLogger(__name__)
 
 
-def flagged_queue(*, session: Session,
-                  venue_id: int) -> list[tuple[Visit, Visitor, Declaration | None]]:
-    """Visitors waiting for a receptionist's decision, oldest first (first come, first served),
-    with the declaration whose answers flagged them (what the receptionist asks about)."""
-    return list(
-        session.exec(
-            select(Visit, Visitor, Declaration)
-            .join(Visitor, Visitor.id == Visit.visitor_id)
-            .outerjoin(Declaration, Declaration.id == Visit.declaration_id)
-            .where(
-                Visit.venue_id == venue_id,
-                Visit.status == VisitStatus.needs_review,
-                Visit.checked_out_at.is_(None),
-            )
-            .order_by(Visit.checked_in_at)
-        ).all()
-    )
-
-
 # ---------------------------------------------------------------------------------------------
 # Scans at the door: one function for the camera worker, the scan API and the check-in API
 # (POST /api/v1/checkins, the declarations package's route, is meant to call handle_scan too).

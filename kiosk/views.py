@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import date
 import logging
 import time
 
@@ -37,7 +38,7 @@ from core.security import public_limits
 from core.services import get_venue
 from declarations import admin_units
 from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts
-from declarations.identity import countries
+from declarations.identity import countries, format_phone
 from declarations.messages import problem
 from declarations.models import DeclarationSource
 from declarations.questions import (
@@ -51,6 +52,7 @@ from declarations.questions import (
 from declarations.schema import form_to_mapping, validate_declaration
 from declarations.tokens import TokenError
 from declarations.venue_links import build_venue_url
+from kiosk import desk as desk_services
 from kiosk import runtime, services
 from kiosk.access import DESK_ROLES, scan_caller_required, screen_required
 from kiosk.camera import OK as CAMERA_OK
@@ -364,21 +366,96 @@ def _sse(subscription, status, heartbeat_s: float, messages):
 # ---------------------------------------------------------------------------------------------
 # The receptionist's desk
 
+def _desk_context(venue: Venue) -> dict:
+    today = desk_services.local_today(clock.now())
+    return dict(
+        venue=venue,
+        inside=desk_services.on_site_rows(session=db.session, venue_id=venue.id),
+        flagged=desk_services.flagged_rows(session=db.session, venue_id=venue.id),
+        counts=desk_services.day_counts(session=db.session, venue_id=venue.id, day=today),
+        today=today,
+        visit_statuses=VISIT_STATUSES, symptoms=SYMPTOMS, exposures=EXPOSURES,
+        purposes=VISIT_PURPOSES, format_phone=format_phone,
+    )
+
+
 @bp.get("/kiosk/desk")
 @roles_required(*DESK_ROLES)
 def desk():
     venue = kiosk_venue()
-    inside = visit_services.on_site(session=db.session, venue_id=venue.id)
-    flagged = services.flagged_queue(session=db.session, venue_id=venue.id)
-    lists_only = request.args.get("part") == "lists"  # desk.js refreshes just the lists
-    template = "kiosk/_desk_lists.html" if lists_only else "kiosk/desk.html"
-    return render_template(template, venue=venue, inside=inside, flagged=flagged,
-                           status=device_status(), status_words=STATUS_WORDS,
-                           device_messages=device_messages(current_app.extensions["workers"],
-                                                           database_state(current_app)),
-                           public_url_warning=public_url_warning(),
-                           device_names=DEVICE_NAMES, visit_statuses=VISIT_STATUSES,
-                           symptoms=SYMPTOMS, exposures=EXPOSURES)
+    if request.args.get("part") == "lists":  # desk.js refreshes just the lists
+        return render_template("kiosk/_desk_lists.html", **_desk_context(venue))
+    query = request.args.get("q", "")
+    found = desk_services.find_visitors(session=db.session, venue_id=venue.id, query=query) \
+        if query.strip() else None
+    return render_template(
+        "kiosk/desk.html", **_desk_context(venue), query=query, found=found,
+        search_limit=desk_services.SEARCH_LIMIT,
+        status=device_status(), status_words=STATUS_WORDS, device_names=DEVICE_NAMES,
+        device_messages=device_messages(current_app.extensions["workers"],
+                                        database_state(current_app)),
+        public_url_warning=public_url_warning(),
+        password_url=_password_url())
+
+
+def _password_url() -> str | None:
+    """The staff's own password page, where this installation has one."""
+    for endpoint in ("core.change_password", "core.password", "auth.change_password"):
+        if endpoint in current_app.view_functions:
+            return url_for(endpoint)
+    return None
+
+
+@bp.get("/kiosk/log")
+@roles_required(*DESK_ROLES)
+def day_log():
+    """Today's entry/exit log (or another day's: ?day=YYYY-MM-DD), printable."""
+    venue = kiosk_venue()
+    today = desk_services.local_today(clock.now())
+    try:
+        day = date.fromisoformat(request.args.get("day", "")) if request.args.get("day") \
+            else today
+    except ValueError:
+        flash(_("Choose a date as YYYY-MM-DD."), "error")
+        return redirect(url_for("kiosk.day_log"))
+    rows = desk_services.day_log(session=db.session, venue_id=venue.id, day=day)
+    return render_template("kiosk/log.html", venue=venue, day=day, today=today, rows=rows,
+                           counts=desk_services.day_counts(session=db.session, venue_id=venue.id,
+                                                  day=day),
+                           limit=desk_services.LOG_LIMIT, visit_statuses=VISIT_STATUSES,
+                           closed_by_words=CLOSED_BY_WORDS, format_phone=format_phone,
+                           purposes=VISIT_PURPOSES)
+
+
+@bp.post("/kiosk/visitors/<int:visitor_id>/qr")
+@roles_required(*DESK_ROLES)
+def reprint_qr(visitor_id: int):
+    """A new copy of a visitor's personal QR (they lost it or forgot their phone)."""
+    venue = kiosk_venue()
+    app = current_app._get_current_object()
+    try:
+        visitor, _declaration, token = desk_services.reprint_qr(
+            session=db.session, venue_id=venue.id, visitor_id=visitor_id,
+            actor=current_user._get_current_object(), keyring=runtime.token_keyring(app),
+            now=clock.now())
+    except desk_services.ReprintError as exc:
+        flash(str(REPRINT_ERRORS[exc.code]), "error")
+        return redirect(url_for("kiosk.desk"))
+    return render_template("kiosk/reprint.html", venue=venue, token=token,
+                           name=visit_services.display_name(visitor))
+
+
+REPRINT_ERRORS = {
+    "unknown_visitor": _l("No such visitor at this venue."),
+    "no_declaration": _l("This visitor came from a paper list and has no declaration, so no "
+                         "personal QR can be made: ask them to declare."),
+}
+CLOSED_BY_WORDS = {
+    "scan": _l("scanned out"),
+    "staff": _l("checked out at the desk"),
+    "close_all": _l("closed at the end of the day"),
+    "automatic": _l("closed automatically"),
+}
 
 
 @bp.post("/kiosk/visits/<int:visit_id>/check-out")
@@ -633,15 +710,16 @@ def _manual_context(venue: Venue, values: dict, *, errors=None, warnings=None,
         consent=consent_texts(lang, retention_days=current_app.config["RETENTION_DAYS"],
                               operator=venue.unit or venue.name),
         warning_text=FALSE_DECLARATION_WARNING["en" if lang == "en" else "vi"],
-        lang=lang, confirm_warnings=confirm_warnings,
+        lang=lang, confirm_warnings=confirm_warnings, staff=True,
     )
 
 
 @bp.route("/kiosk/manual", methods=["GET", "POST"])
 @roles_required(*DESK_ROLES)
 def manual():
-    """The receptionist checks in someone without a phone: the declaration form (same schema
-    as the phone form), then the check-in, recorded as opened by staff at this kiosk."""
+    """The receptionist checks in someone without a phone: the declaration's questions, written
+    for the receptionist (who records that the visitor consented; the ID number is optional),
+    the same schema as the phone form, then the check-in, recorded as opened by staff."""
     from declarations.services import submit_declaration
 
     venue = kiosk_venue()
@@ -653,7 +731,7 @@ def manual():
     now = clock.now()
     app = current_app._get_current_object()
     version = services.venue_consent_version(venue, retention_days=app.config["RETENTION_DAYS"])
-    result = validate_declaration(data, now=now, consent_version=version,
+    result = validate_declaration(data, now=now, consent_version=version, id_optional=True,
                                   collect_conditions=app.config["COLLECT_CONDITIONS"])
     if not result.ok or (result.warnings and request.form.get("confirm_warnings") != "1"):
         return render_template("declarations/form.html", **_manual_context(

@@ -155,9 +155,10 @@ def login(client):
 @pytest.fixture
 def make_visitor(session):
     def make(**overrides) -> Visitor:
+        from declarations.identity import fold
+
         fields = {
             "full_name": "Nguyễn Văn An",
-            "name_folded": "nguyen van an",
             "birth_year": 1990,
             "gender": "male",
             "phone_e164": "+84912345678",
@@ -167,6 +168,7 @@ def make_visitor(session):
             "updated_at": T0,
             **overrides,
         }
+        fields.setdefault("name_folded", fold(fields["full_name"]))
         visitor = Visitor(**fields)
         session.add(visitor)
         session.commit()

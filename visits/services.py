@@ -235,8 +235,11 @@ def review_visit(
     actor: User, now: datetime,
 ) -> Visit:
     """A receptionist admits a flagged visitor or turns them away; both are audited. Turning away
-    also closes the visit (they did not stay)."""
-    visit = get_open_visit_at(session=session, visit_id=visit_id, venue_id=venue_id)
+    also closes the visit (they did not stay). A visitor who left before anyone decided is
+    still decided on (the decision is what the record keeps); their visit stays as it closed."""
+    visit = session.get(Visit, visit_id)
+    if visit is None or visit.venue_id != venue_id:
+        raise VisitError(_l("No such visit at this venue."), "unknown_visit")
     if visit.status != VisitStatus.needs_review:
         raise VisitError(_l("This visitor is not waiting for a decision."), "not_flagged")
     note = " ".join((note or "").split()) or None
@@ -256,7 +259,11 @@ def review_visit(
                  action="visit.admit" if admit else "visit.turn_away",
                  target_type="visit", target_id=visit.id,
                  details={"with_note": note is not None})
-    if admit:
+    if visit.checked_out_at is not None:
+        session.flush()
+        publish_visit(session, visit, "reviewed")  # the desks refresh; the door shows no card
+        session.commit()
+    elif admit:
         session.flush()
         publish_visit(session, visit, "admitted")
         session.commit()

@@ -2,6 +2,9 @@
    the event stream reports a check-in or check-out. */
 (function () {
   "use strict";
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.addEventListener("click", function () { window.print(); });
+  });
   var lists = document.getElementById("desk-lists");
   if (!lists || !window.EventSource) {
     return;

@@ -93,6 +93,9 @@
   }
 
   function showVisit(event) {
+    if (event.action === "reviewed") {
+      return;  // a decision about someone who has already left: for the desks only
+    }
     if (!firstTime(event.action + ":" + event.visit_id + ":" + event.status)) {
       return;
     }

@@ -49,6 +49,8 @@ MATRIX = {
     ("/kiosk/preview.mjpg", "GET"): SCREEN,
     ("/kiosk/venue-qr.svg", "GET"): PUBLIC,  # printed on the poster anyway
     ("/kiosk/desk", "GET"): DESK,
+    ("/kiosk/log", "GET"): DESK,
+    ("/kiosk/visitors/<int:visitor_id>/qr", "POST"): DESK,
     ("/kiosk/manual", "GET"): DESK,
     ("/kiosk/manual", "POST"): DESK,
     ("/kiosk/visits/<int:visit_id>/check-out", "POST"): DESK,

@@ -145,3 +145,132 @@ def test_manual_check_in_is_for_desk_staff(client, venue, make_user, login):
     assert client.get("/kiosk/manual").status_code == 302
     login(make_user("tracer"))
     assert client.get("/kiosk/manual").status_code == 403
+
+
+def test_the_receptionists_own_form_records_the_visitors_consent(client, session, venue,
+                                                                 receptionist):
+    """Written for the receptionist: no first-person consent, the warning as something to tell
+    the visitor, a way back to the desk; no ID number needed when the visitor has none."""
+    from declarations.models import Declaration
+    from kiosk.services import venue_consent_version
+    from visits.models import Visitor
+
+    page = client.get("/kiosk/manual").get_data(as_text=True)
+    assert "Ghi nhận khách vào thủ công" in page
+    assert "Khách đã nghe nội dung này và đồng ý." in page
+    assert "Nhắc khách:" in page
+    assert "Ghi nhận khách vào</button>" in page and "Gửi tờ khai" not in page
+    assert 'href="/kiosk/desk"' in page
+    version = venue_consent_version(venue, retention_days=21)
+    response = client.post("/kiosk/manual", data=_form(version, id_number=""))
+    assert response.status_code == 200, response.get_data(as_text=True)[:2000]
+    [visit] = session.exec(select(Visit)).all()
+    visitor = session.get(Visitor, visit.visitor_id)
+    assert visitor.id_number is None and visitor.phone_e164 == "+84987654321"
+    declaration = session.get(Declaration, visit.declaration_id)
+    assert (declaration.source, declaration.consent_processing,
+            declaration.consent_sensitive_health, declaration.consent_text_version) == (
+        "staff", True, True, version)
+    # The phone is still needed: health officers must be able to reach the visitor.
+    response = client.post("/kiosk/manual", data=_form(version, id_number="", phone=""))
+    assert response.status_code == 422
+    assert "Bạn chưa nhập điện thoại" in response.get_data(as_text=True)
+
+
+def test_the_desk_shows_phone_company_host_and_the_days_counts(client, clock, venue,
+                                                               receptionist, make_visitor,
+                                                               make_visit, make_declaration):
+    clock.set(T0 + timedelta(hours=3))
+    lan = make_visitor(full_name="Phạm Thị Lan", phone_e164="+84987654321")
+    declared = make_declaration(visitor=lan, visitor_company="Công ty Sông Hồng",
+                                host_name="Anh Đức", host_department="Kế toán")
+    make_visit(visitor=lan, venue=venue, checked_in_at=T0, declaration_id=declared.id)
+    gone = make_visitor(full_name="Đã Về")
+    make_visit(visitor=gone, venue=venue, checked_in_at=T0, checked_out_at=T0 + timedelta(hours=1))
+    make_visit(visitor=gone, venue=venue, checked_in_at=T0 - timedelta(days=1),
+               checked_out_at=T0 - timedelta(days=1, hours=-1))  # yesterday: not counted
+    page = client.get("/kiosk/desk").get_data(as_text=True)
+    assert "Điện thoại: 098 765 4321" in page or "Điện thoại: 0987 654 321" in page
+    assert "Đơn vị: Công ty Sông Hồng" in page
+    assert "Người cần gặp: Anh Đức (Kế toán)" in page
+    assert "2 lượt vào" in page and "2 người" in page and "1 người đang ở trong" in page
+    assert "1 lượt đã ra" in page and "0 người chờ quyết định" in page
+
+
+def test_a_flagged_visitor_who_scans_out_stays_until_someone_decides(
+        client, clock, session, venue, receptionist, make_visitor, make_visit, make_declaration):
+    from visits.services import close_visit
+
+    hoa = make_visitor(full_name="Lê Thị Hoa")
+    flagged = make_visit(visitor=hoa, venue=venue, checked_in_at=T0, status="needs_review",
+                         declaration_id=make_declaration(visitor=hoa, status="needs_review",
+                                                         symptoms=["fever"]).id)
+    close_visit(session=session, visit=flagged, now=T0 + timedelta(minutes=10), closed_by="scan")
+    page = client.get("/kiosk/desk").get_data(as_text=True)
+    assert "Đang chờ quyết định (1)" in page and "LÊ THỊ HOA" in page
+    assert "Đã ra lúc 09:10 khi chưa có quyết định" in page
+    assert "Đang có mặt (0)" in page
+    response = client.post(f"/kiosk/visits/{flagged.id}/review",
+                           data={"decision": "admit", "note": "Đã gọi điện hỏi lại"})
+    assert response.status_code == 302
+    page = client.get("/kiosk/desk").get_data(as_text=True)
+    assert "Đang chờ quyết định (0)" in page
+    session.expire_all()
+    assert session.get(Visit, flagged.id).status == "admitted"
+
+
+def test_find_a_visitor_and_print_their_qr_again(client, clock, session, venue, receptionist,
+                                                 make_visitor, make_visit, make_declaration,
+                                                 make_venue):
+    lan = make_visitor(full_name="Phạm Thị Lan", phone_e164="+84987654321")
+    make_visit(visitor=lan, venue=venue, checked_in_at=T0,
+               declaration_id=make_declaration(visitor=lan).id)
+    elsewhere = make_visitor(full_name="Phạm Văn Khác", phone_e164="+84912000111")
+    make_visit(visitor=elsewhere, venue=make_venue(code="ANNEX"), checked_in_at=T0)
+    paper = make_visitor(full_name="Phạm Giấy", phone_e164="+84912000222")
+    make_visit(visitor=paper, venue=venue, checked_in_at=T0, opened_by="import")
+
+    for query in ("pham lan", "Lan", "0987 654 321", "+84987654321"):
+        page = client.get("/kiosk/desk", query_string={"q": query}).get_data(as_text=True)
+        found = page[page.index('id="desk-found"'):page.index('id="desk-lists"')]
+        assert "PHẠM THỊ LAN" in found, query
+        assert "PHẠM VĂN KHÁC" not in found  # another venue's visitor is not shown here
+    page = client.get("/kiosk/desk", query_string={"q": "x"}).get_data(as_text=True)
+    assert "Hãy nhập ít nhất hai chữ cái hoặc chữ số." in page
+    page = client.get("/kiosk/desk", query_string={"q": "Khác"}).get_data(as_text=True)
+    assert "Không có khách nào đã đến địa điểm này khớp với tìm kiếm." in page
+
+    response = client.post(f"/kiosk/visitors/{lan.id}/qr")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "PHẠM THỊ LAN" in page and "/qr/KB1." in page
+    audit = session.exec(select(AuditEvent).where(AuditEvent.action == "visitor.qr_reprint")).one()
+    assert audit.target_id == str(lan.id)
+    # Not for someone who never came here, nor for a paper-list row with no declaration.
+    response = client.post(f"/kiosk/visitors/{elsewhere.id}/qr")
+    assert response.status_code == 302
+    assert "Không có khách này tại địa điểm." in client.get("/kiosk/desk").get_data(as_text=True)
+    client.post(f"/kiosk/visitors/{paper.id}/qr")
+    assert "chưa có tờ khai" in client.get("/kiosk/desk").get_data(as_text=True)
+
+
+def test_the_days_log_lists_entries_and_exits_and_prints(client, clock, venue, receptionist,
+                                                         make_visitor, make_visit):
+    clock.set(T0 + timedelta(hours=5))
+    make_visit(visitor=make_visitor(full_name="Một Người", phone_e164="+84912000001"),
+               venue=venue, checked_in_at=T0, checked_out_at=T0 + timedelta(hours=1),
+               closed_by="scan")
+    make_visit(visitor=make_visitor(full_name="Hai Người"), venue=venue,
+               checked_in_at=T0 + timedelta(hours=2))
+    make_visit(visitor=make_visitor(full_name="Hôm Qua"), venue=venue,
+               checked_in_at=T0 - timedelta(days=1))
+    page = client.get("/kiosk/log").get_data(as_text=True)
+    table = page[page.index('id="day-log"'):]
+    assert table.index("MỘT NGƯỜI") < table.index("HAI NGƯỜI")
+    assert "HÔM QUA" not in table
+    assert "09:00" in table and "10:00" in table and "quét mã ra" in table
+    assert "chưa ra" in table
+    assert "data-print" in page
+    yesterday = client.get("/kiosk/log?day=2026-03-09").get_data(as_text=True)
+    assert "HÔM QUA" in yesterday and "MỘT NGƯỜI" not in yesterday
+    assert client.get("/kiosk/log?day=notaday").status_code == 302

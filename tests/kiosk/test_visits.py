@@ -9,7 +9,7 @@ from sqlmodel import select
 
 from core.audit import verify_chain
 from core.models import AuditEvent
-from kiosk.services import flagged_queue
+from kiosk.desk import flagged_rows
 from tests.conftest import T0
 from tests.kiosk.conftest import drain
 from visits.models import ClosedBy, Visit, VisitStatus
@@ -145,7 +145,7 @@ def test_flagged_visitor_admitted_with_a_note(session, venue, make_visitor, make
     flagged = make_visit(visitor=make_visitor(full_name="Lê Thị Hoa"), venue=venue,
                          checked_in_at=T0, status="needs_review")
     make_visit(visitor=make_visitor(), venue=venue, checked_in_at=T0)  # a clear visitor
-    assert [v.id for v, _, _ in flagged_queue(session=session, venue_id=venue.id)] == [flagged.id]
+    assert [r.visit.id for r in flagged_rows(session=session, venue_id=venue.id)] == [flagged.id]
 
     review_visit(session=session, visit_id=flagged.id, venue_id=venue.id, admit=True,
                  note="  Đã đo nhiệt   độ: 36,8  ", actor=receptionist,
@@ -155,7 +155,7 @@ def test_flagged_visitor_admitted_with_a_note(session, venue, make_visitor, make
     assert flagged.review_note == "Đã đo nhiệt độ: 36,8"
     assert flagged.reviewed_by_id == receptionist.id
     assert flagged.checked_out_at is None
-    assert flagged_queue(session=session, venue_id=venue.id) == []
+    assert flagged_rows(session=session, venue_id=venue.id) == []
     [audit] = session.exec(select(AuditEvent)).all()
     assert audit.action == "visit.admit" and audit.target_id == str(flagged.id)
     assert "36,8" not in str(audit.details)  # the note stays on the visit, not in the trail
@@ -198,3 +198,26 @@ def test_review_refuses_a_clear_visit_or_an_overlong_note(session, venue, make_v
     session.refresh(flagged)
     assert flagged.status == VisitStatus.needs_review
     assert session.exec(select(AuditEvent)).all() == []
+
+
+def test_a_flagged_visitor_who_leaves_before_review_stays_in_the_queue(session, venue,
+                                                                        make_visitor, make_visit,
+                                                                        make_user, stream):
+    """Scanning out after the minimum stay closes the visit, but nobody decided: the visitor
+    stays in the queue, shown as gone, until a receptionist does."""
+    from visits.services import close_visit
+
+    receptionist = make_user("receptionist")
+    flagged = make_visit(visitor=make_visitor(full_name="Lê Thị Hoa"), venue=venue,
+                         checked_in_at=T0, status="needs_review")
+    close_visit(session=session, visit=flagged, now=T0 + timedelta(minutes=20), closed_by="scan")
+    [row] = flagged_rows(session=session, venue_id=venue.id)
+    assert row.visit.id == flagged.id and row.left_before_review
+    review_visit(session=session, visit_id=flagged.id, venue_id=venue.id, admit=False,
+                 note=None, actor=receptionist, now=T0 + timedelta(minutes=30))
+    session.refresh(flagged)
+    assert flagged.status == VisitStatus.turned_away
+    assert flagged.checked_out_at == T0 + timedelta(minutes=20)  # as it closed, not re-closed
+    assert flagged_rows(session=session, venue_id=venue.id) == []
+    [audit] = session.exec(select(AuditEvent)).all()
+    assert audit.action == "visit.turn_away"
