@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+import sqlalchemy as sa
 from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, select
 
@@ -48,9 +49,9 @@ class ImportRow:
     venue_code: str
     full_name: str
     name_folded: str
-    phone_e164: str
-    id_number: str
-    id_type: str
+    phone_e164: str | None
+    id_number: str | None
+    id_type: str | None
     checked_in_at: datetime
     checked_out_at: datetime | None
 
@@ -146,13 +147,17 @@ def _check_row(line: int, record: list[str]) -> tuple[ImportRow | None, list[Row
     name = check_name(values["full_name"])
     if name.error:
         problems.append(RowProblem(line, "full_name", name.error))
-    # The form's rules for a person declaring for themselves: phone and ID number are required.
-    phone = check_phone(values["phone"], nationality="VN")
-    if phone.error:
+    # Paper sign-in sheets usually have a name and a phone and nothing more: the ID number is
+    # optional, but a row must have a phone or an ID number (someone tracing must reach them).
+    phone = check_phone(values["phone"], nationality="VN") if values["phone"].strip() else None
+    if phone is not None and phone.error:
         problems.append(RowProblem(line, "phone", phone.error))
-    id_number = check_id_number(values["id_number"], nationality="VN")
-    if id_number.error:
+    id_number = check_id_number(values["id_number"], nationality="VN") \
+        if values["id_number"].strip() else None
+    if id_number is not None and id_number.error:
         problems.append(RowProblem(line, "id_number", id_number.error))
+    if phone is None and id_number is None:
+        problems.append(RowProblem(line, "phone", _l("Enter a phone number or an ID number.")))
 
     times = {}
     for column in ("checked_in_at", "checked_out_at"):
@@ -179,8 +184,9 @@ def _check_row(line: int, record: list[str]) -> tuple[ImportRow | None, list[Row
     if problems:
         return None, problems
     return ImportRow(line=line, venue_code=venue_code, full_name=name.name,
-                     name_folded=fold(name.name), phone_e164=phone.e164,
-                     id_number=id_number.number, id_type=str(id_number.id_type),
+                     name_folded=fold(name.name), phone_e164=phone.e164 if phone else None,
+                     id_number=id_number.number if id_number else None,
+                     id_type=str(id_number.id_type) if id_number else None,
                      checked_in_at=start, checked_out_at=end), []
 
 
@@ -248,11 +254,14 @@ def import_visits(*, session: Session, data: bytes, now: datetime, retention_day
 
 def _existing_visitor(session: Session, row: ImportRow) -> Visitor | None:
     """The same person as the form would find: same folded name and same phone or ID number
-    (never merge on a phone alone: families share one)."""
+    (never merge on a phone alone: families share one; a missing value matches nothing)."""
+    same = [column == value for column, value in ((Visitor.phone_e164, row.phone_e164),
+                                                  (Visitor.id_number, row.id_number))
+            if value is not None]
     return session.exec(
         select(Visitor).where(
             Visitor.name_folded == row.name_folded, Visitor.declarant_id.is_(None),
-            (Visitor.phone_e164 == row.phone_e164) | (Visitor.id_number == row.id_number),
+            sa.or_(*same),
         ).order_by(Visitor.updated_at.desc(), Visitor.id)
     ).first()
 

@@ -131,7 +131,8 @@ def test_a_returning_person_is_not_duplicated(runner, venue, session, tmp_path, 
      "Cũ hơn thời hạn lưu trữ (21 ngày)"),
     (HEADER + "BVHK,Nguyễn An,0912345678,001090012345,2026-03-08T08:00+07:00,"
               "2026-03-11T08:00+07:00\n", "quá hai ngày"),
-    (HEADER + "BVHK,Nguyễn An,0912345678,,2026-03-11T08:00+07:00,\n", "id_number"),
+    # The ID number may be empty (paper lists), but not both the phone and the ID number.
+    (HEADER + "BVHK,Nguyễn An,,,2026-03-11T08:00+07:00,\n", "(phone)"),
 ])
 def test_file_level_problems(runner, venue, tmp_path, text, expected):
     result = runner.invoke(args=["visits", "import", str(_write(tmp_path, text))])
@@ -191,3 +192,44 @@ def test_any_text_parses_to_rows_or_problems_never_an_exception(text):
     assert rows or problems
     for problem in problems:
         assert problem.line >= 1
+
+
+PAPER = (
+    HEADER
+    # A paper sign-in sheet: a name and a phone, nothing more.
+    + "BVHK,Đỗ Thị Giấy,0912 777 001,,2026-03-11T08:05:00+07:00,2026-03-11T08:50:00+07:00\n"
+    + "BVHK,Vũ Văn Chỉ Tên,,001190000009,2026-03-11T08:10:00+07:00,2026-03-11T08:40:00+07:00\n"
+    + "BVHK,Nguyễn Văn An,0912345678,001090012345,2026-03-11T08:00:00+07:00,"
+      "2026-03-11T09:30:00+07:00\n"
+)
+
+
+def test_paper_rows_with_a_name_and_a_phone_import_and_are_traced(runner, venue, session,
+                                                                  tmp_path, client, make_user,
+                                                                  api_token, make_visitor):
+    # Someone else with the same phone but no ID number is not merged by a missing value.
+    make_visitor(full_name="Đỗ Thị Giấy", phone_e164="+84912000999", id_number=None)
+    result = runner.invoke(args=["visits", "import", str(_write(tmp_path, PAPER))])
+    assert result.exit_code == 0, result.output
+    assert "imported 3 visits (3 new visitors)" in result.output
+    giay = session.exec(select(Visitor).where(Visitor.phone_e164 == "+84912777001")).one()
+    assert (giay.full_name, giay.id_number, giay.id_type) == ("Đỗ Thị Giấy", None, None)
+    token = {"Authorization": f"Bearer {api_token(make_user('tracer'))}"}
+    # The index case's contacts include the paper rows, with or without an ID number ...
+    body = client.get("/api/v1/contacts", headers=token, query_string={
+        "phone": "0912345678", "since": "2026-03-11", "until": "2026-03-11"}).get_json()
+    assert sorted(c["visitor"]["full_name"] for c in body["contacts"]) == [
+        "Vũ Văn Chỉ Tên", "Đỗ Thị Giấy"]
+    # ... and a paper row with only a phone can itself be the index case.
+    body = client.get("/api/v1/contacts", headers=token, query_string={
+        "phone": "0912 777 001", "since": "2026-03-11", "until": "2026-03-11"}).get_json()
+    assert sorted(c["visitor"]["full_name"] for c in body["contacts"]) == [
+        "Nguyễn Văn An", "Vũ Văn Chỉ Tên"]
+
+
+def test_a_row_needs_a_phone_or_an_id_number(runner, venue, session, tmp_path):
+    text = HEADER + "BVHK,Chỉ Có Tên,,,2026-03-11T08:00:00+07:00,\n"
+    result = runner.invoke(args=["visits", "import", str(_write(tmp_path, text))])
+    assert result.exit_code == 1
+    assert "line 2 (phone): Hãy nhập số điện thoại hoặc số giấy tờ." in result.output
+    assert session.exec(select(Visitor)).all() == []
