@@ -6,6 +6,7 @@ import logging
 from datetime import datetime
 from typing import Iterable, Iterator
 
+from flask_babel import force_locale
 from sqlmodel import Session
 
 from core.audit import record_audit
@@ -16,6 +17,7 @@ from tracing.contact_query import ContactReport, audit_details, find_contacts
 from tracing.contacts import LOCAL_TZ
 from tracing.errors import TracingError
 from tracing.exports import Column, ExportFile, Table
+from tracing.health_notes import health_notes
 from tracing.visit_lists import Actor, iso_local, load_visits, visit_rows_meeting
 
 logger = logging.getLogger(__name__)
@@ -27,12 +29,14 @@ STATUS_VI = {"clear": "Bình thường", "needs_review": "Chờ xem xét", "admi
 
 
 TZ_NOTE = "giờ Việt Nam"
+# What the console says for a visit still open; the files say the same, not an empty cell.
+NOT_OUT = "chưa ra"
 VISIT_COLUMNS = (
     Column("Mã lượt", "number", 0.5),
     Column("Mã địa điểm", "text", 0.7),
     Column("Họ và tên", "text", 1.6),
-    Column("Số điện thoại", "text", 1.0),
-    Column("Số giấy tờ", "text", 1.0),
+    Column("Số điện thoại", "id", 1.0),
+    Column("Số giấy tờ", "id", 1.0),
     Column(f"Giờ vào ({TZ_NOTE})", "datetime", 1.1),
     Column(f"Giờ ra ({TZ_NOTE})", "datetime", 1.1),
     Column("Cách ra", "text", 0.8),
@@ -41,15 +45,17 @@ VISIT_COLUMNS = (
 CONTACT_COLUMNS = (
     Column("Hạng", "number", 0.4),
     Column("Mã lượt", "number", 0.5),
-    Column("Họ và tên", "text", 1.5),
-    Column("Số điện thoại", "text", 1.0),
-    Column("Số giấy tờ", "text", 1.0),
-    Column("Mã địa điểm", "text", 0.7),
-    Column(f"Giờ vào ({TZ_NOTE})", "datetime", 1.1),
-    Column(f"Giờ ra ({TZ_NOTE})", "datetime", 1.1),
-    Column("Phút trùng (có khoảng đệm)", "number", 0.8),
-    Column("Phút cùng lúc", "number", 0.7),
-    Column("Lượt của ca bệnh", "number", 0.6),
+    Column("Họ và tên", "text", 1.4),
+    Column("Số điện thoại", "id", 0.9),
+    Column("Số giấy tờ", "id", 0.9),
+    # Whom a tracer calls first: flagged at the door, signs or contacts declared.
+    Column("Sức khỏe khi khai báo", "text", 1.4),
+    Column("Mã địa điểm", "text", 0.6),
+    Column(f"Giờ vào ({TZ_NOTE})", "datetime", 0.9),
+    Column(f"Giờ ra ({TZ_NOTE})", "datetime", 0.9),
+    Column("Phút trùng (có khoảng đệm)", "number", 0.6),
+    Column("Phút cùng lúc", "number", 0.6),
+    Column("Lượt của ca bệnh", "number", 0.5),
 )
 DEVICE_COLUMNS = (
     Column("Hạng", "number", 0.4),
@@ -80,7 +86,7 @@ def _visit_export_rows(session: Session, venue: Venue, since: datetime, until: d
         (visit_id, _venue_id, _visitor_id, checked_in_at, checked_out_at, _opened_by, closed_by,
          status, full_name, phone, id_number, _id_type) = row
         yield (visit_id, code, full_name, _dialled(phone), id_number, checked_in_at,
-               checked_out_at, CLOSED_BY_VI.get(closed_by, closed_by),
+               checked_out_at or NOT_OUT, CLOSED_BY_VI.get(closed_by, closed_by),
                STATUS_VI.get(status, status))
 
 
@@ -122,11 +128,21 @@ def export_visits(*, session: Session, venue: Venue, since: datetime, until: dat
     return export
 
 
-def contact_tables(report: ContactReport) -> list[Table]:
+def _health_words(notes: dict, visit_id: int) -> str:
+    note = notes.get(visit_id)
+    if note is None or not note.anything:
+        return ""
+    with force_locale("vi"):  # the files are for Vietnamese health officers
+        return note.words(STATUS_VI)
+
+
+def contact_tables(report: ContactReport, notes: dict | None = None) -> list[Table]:
+    """People, then phones heard: two tables (two XLSX sheets, two PDF sections)."""
+    notes = notes or {}
     people = (
         (c.rank, c.visit.id, c.visit.full_name, _dialled(c.visit.phone), c.visit.id_number,
-         c.visit.venue_code, c.visit.checked_in_at, c.visit.checked_out_at, c.overlap_min,
-         c.simultaneous_min, c.index.id)
+         _health_words(notes, c.visit.id), c.visit.venue_code, c.visit.checked_in_at,
+         c.visit.checked_out_at or NOT_OUT, c.overlap_min, c.simultaneous_min, c.index.id)
         for c in report.contacts
     )
     devices = (
@@ -136,6 +152,47 @@ def contact_tables(report: ContactReport) -> list[Table]:
     )
     return [Table("Người có mặt cùng lúc", CONTACT_COLUMNS, people),
             Table("Thiết bị nghe thấy", DEVICE_COLUMNS, devices)]
+
+
+KIND_PERSON, KIND_DEVICE = "Người", "Thiết bị"
+# The contact list as ONE table for CSV (a spreadsheet filter handles one table a file): a
+# "Loại" column says whether the row is a person or a phone heard; each fills its own columns.
+CONTACT_CSV_COLUMNS = (
+    Column("Loại", "text", 0.6),
+    Column("Hạng", "number", 0.4),
+    Column("Lượt của ca bệnh", "number", 0.5),
+    Column("Mã địa điểm", "text", 0.6),
+    Column(f"Từ ({TZ_NOTE})", "datetime", 0.9),
+    Column(f"Đến ({TZ_NOTE})", "datetime", 0.9),
+    Column("Phút trùng (có khoảng đệm)", "number", 0.6),
+    Column("Mã lượt", "number", 0.5),
+    Column("Họ và tên", "text", 1.4),
+    Column("Số điện thoại", "id", 0.9),
+    Column("Số giấy tờ", "id", 0.9),
+    Column("Sức khỏe khi khai báo", "text", 1.4),
+    Column("Phút cùng lúc", "number", 0.6),
+    Column("Giao thức", "text", 0.7),
+    Column("Mã định danh tạm thời (rolling ID)", "text", 2.0),
+    Column("Thời lượng nghe thấy (phút)", "number", 0.6),
+    Column("RSSI mạnh nhất (dBm)", "number", 0.6),
+)
+
+
+def contact_csv_table(report: ContactReport, notes: dict | None = None) -> Table:
+    notes = notes or {}
+
+    def rows():
+        for c in report.contacts:
+            yield (KIND_PERSON, c.rank, c.index.id, c.visit.venue_code, c.visit.checked_in_at,
+                   c.visit.checked_out_at or NOT_OUT, c.overlap_min, c.visit.id,
+                   c.visit.full_name, _dialled(c.visit.phone), c.visit.id_number,
+                   _health_words(notes, c.visit.id), c.simultaneous_min, None, None, None, None)
+        for d in report.devices:
+            yield (KIND_DEVICE, d.rank, d.index.id, d.index.venue_code, d.first_seen_at,
+                   d.last_seen_at, d.overlap_min, None, None, None, None, None, None,
+                   d.protocol, d.rolling_id, d.duration_min, d.best_rssi)
+
+    return Table("Danh sách tiếp xúc", CONTACT_CSV_COLUMNS, rows())
 
 
 def _report_range(report: ContactReport) -> tuple[datetime, datetime]:
@@ -159,11 +216,13 @@ def export_contacts(*, session: Session, visit_ids: Iterable[int], before_min: i
     report = find_contacts(session=session, index_visits=index_visits, before_min=before_min,
                            after_min=after_min, now=now)
     report.since, report.until = since, until
+    notes = health_notes(session=session, visit_ids=[c.visit.id for c in report.contacts])
+    tables = [contact_csv_table(report, notes)] if fmt == "csv" else contact_tables(report, notes)
     start, end = _report_range(report)
     venues = "-".join(sorted({v.venue_code for v in index_visits}))
     names = ", ".join(sorted({v.full_name for v in index_visits}))
     export = exports.build(
-        fmt, contact_tables(report),
+        fmt, tables,
         filename=exports.file_stem("tiep-xuc", venues, start, end),
         title=f"Danh sách tiếp xúc — ca bệnh: {names}",
         subtitle=[f"Địa điểm: {', '.join(sorted({v.venue_code for v in index_visits}))}; "

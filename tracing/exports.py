@@ -23,7 +23,7 @@ from tracing.contacts import LOCAL_TZ
 
 FORMATS = ("csv", "xlsx", "pdf")
 MIMETYPES = {
-    "csv": "text/csv; charset=utf-8",
+    "csv": "text/csv",  # the web layer adds "; charset=utf-8" (once)
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "pdf": "application/pdf",
     "json": "application/json",
@@ -59,7 +59,7 @@ class ExportError(ValueError):
 @dataclass(frozen=True)
 class Column:
     header: str          # Vietnamese: the file is for Vietnamese health officers
-    kind: str = "text"   # text | datetime | number
+    kind: str = "text"   # text | datetime | number | id (digits that must stay text: ID numbers)
     width: float = 1.0   # relative width in the PDF
 
 
@@ -82,13 +82,15 @@ def _local(value: datetime) -> datetime:
     return value.astimezone(LOCAL_TZ)
 
 
-def _text(value, kind: str, *, date_format: str = "%Y-%m-%d %H:%M:%S") -> str:
+def _text(value, kind: str, *, date_format: str = "%Y-%m-%d %H:%M:%S",
+          decimal_comma: bool = False) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
         return _local(value).strftime(date_format)
     if isinstance(value, float):
-        return f"{value:g}" if value == int(value) else f"{value:.1f}"
+        text = f"{value:g}" if value == int(value) else f"{value:.1f}"
+        return text.replace(".", ",") if decimal_comma else text
     return str(value)
 
 
@@ -101,26 +103,40 @@ def _counted(table: Table) -> Iterator[Sequence]:
 # --- CSV ----------------------------------------------------------------------------------------
 
 def write_csv(out: BinaryIO, tables: Sequence[Table]) -> None:
-    """One section per table (a title line, the header, the rows, a blank line between), UTF-8
-    with BOM: without it Excel reads the file as Windows-1258 and mangles every name."""
+    """One table (the header, then the rows: a spreadsheet's filter works on one table a file),
+    UTF-8 with BOM: without it Excel reads the file as Windows-1258 and mangles every name.
+    Columns of kind "id" keep digit strings as text (see _csv_id)."""
+    if len(tables) != 1:
+        raise ExportError("one_table_per_csv", f"{len(tables)} tables")
+    [table] = tables
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     try:
         text.write(codecs.BOM_UTF8.decode("utf-8"))
         writer = csv.writer(text)
-        for number, table in enumerate(tables):
-            if len(tables) > 1:
-                if number:
-                    writer.writerow([])
-                writer.writerow([neutralise(table.title)])
-            writer.writerow([neutralise(c.header) for c in table.columns])
-            count = 0
-            for row in table.rows:
-                writer.writerow([_csv_cell(v) for v in row])
-                count += 1
-            table.row_count += count
+        writer.writerow([neutralise(c.header) for c in table.columns])
+        ids = [i for i, c in enumerate(table.columns) if c.kind == "id"]
+        count = 0
+        for row in table.rows:
+            cells = [_csv_cell(v) for v in row]
+            for i in ids:
+                cells[i] = _csv_id(cells[i])
+            writer.writerow(cells)
+            count += 1
+        table.row_count += count
         text.flush()
     finally:
         text.detach()  # the caller owns `out`
+
+
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _csv_id(cell: str) -> str:
+    """An ID number of digits only ("001090012345") as ="001090012345": Excel and LibreOffice
+    would otherwise read it as a number and drop the leading zeros (or show 1.09E+09). The
+    formula is ours and holds digits only, so it cannot carry an injection; anything else
+    (passport numbers, phones written with spaces) is text already and stays as it is."""
+    return f'="{cell}"' if _DIGITS.fullmatch(cell) else cell
 
 
 def _csv_cell(value) -> str:
@@ -171,17 +187,10 @@ def find_font(style: str = "") -> Path:
     raise ExportError("font_missing", f"{name} not found; install fonts-dejavu-core")
 
 
-def _fit(pdf, text: str, width: float) -> str:
-    if pdf.get_string_width(text) <= width:
-        return text
-    while text and pdf.get_string_width(text + "…") > width:
-        text = text[:-1]
-    return text + "…"
-
-
 def write_pdf(out: BinaryIO, tables: Sequence[Table], *, title: str,
               subtitle: Sequence[str] = ()) -> None:
-    """A landscape A4 listing with the header row repeated on every page."""
+    """A landscape A4 listing with the header row repeated on every page; headers and cells
+    wrap inside their column instead of being cut."""
     from fpdf import FPDF
 
     class Listing(FPDF):
@@ -209,13 +218,30 @@ def write_pdf(out: BinaryIO, tables: Sequence[Table], *, title: str,
             total = sum(c.width for c in table.columns)
             widths = [pdf.epw * c.width / total for c in table.columns]
 
+            def wrapped_row(texts, height_of_line, *, fill=False):
+                """One row whose cells wrap (never cut) and share the tallest cell's height."""
+                lines = [pdf.multi_cell(w, height_of_line, t, dry_run=True, output="LINES")
+                         for w, t in zip(widths, texts)]
+                height = height_of_line * max(1, *(len(x) for x in lines))
+                if pdf.get_y() + height > bottom:
+                    return None
+                x, y = pdf.get_x(), pdf.get_y()
+                for w, cell_lines in zip(widths, lines):
+                    if fill:
+                        pdf.rect(x, y, w, height, style="DF")
+                    else:
+                        pdf.rect(x, y, w, height)
+                    pdf.set_xy(x, y)
+                    pdf.multi_cell(w, height_of_line, "\n".join(cell_lines), border=0,
+                                   new_x="RIGHT", new_y="TOP")
+                    x += w
+                pdf.set_xy(pdf.l_margin, y + height)
+                return height
+
             def header_row():
                 pdf.set_font("body", "B", 8)
                 pdf.set_fill_color(230, 230, 230)
-                for width, column in zip(widths, table.columns):
-                    pdf.cell(width, line_h + 1, _fit(pdf, column.header, width - 2), border=1,
-                             fill=True)
-                pdf.ln()
+                wrapped_row([c.header for c in table.columns], line_h - 1, fill=True)
                 pdf.set_font("body", size=8)
 
             pdf.ln(3)
@@ -225,13 +251,14 @@ def write_pdf(out: BinaryIO, tables: Sequence[Table], *, title: str,
             for row in _counted(table):
                 if table.row_count > PDF_MAX_ROWS:
                     raise ExportError("too_many_rows_for_pdf", str(PDF_MAX_ROWS))
-                if pdf.get_y() + line_h > bottom:
+                # A printed page is read in Vietnamese: 12,5 minutes.
+                texts = [_text(value, column.kind, date_format="%H:%M %d/%m/%Y",
+                               decimal_comma=True)
+                         for value, column in zip(row, table.columns)]
+                if wrapped_row(texts, line_h - 1) is None:
                     pdf.add_page()
                     header_row()
-                for width, value, column in zip(widths, row, table.columns):
-                    text = _text(value, column.kind, date_format="%H:%M %d/%m/%Y")
-                    pdf.cell(width, line_h, _fit(pdf, text, width - 2), border=1)
-                pdf.ln()
+                    wrapped_row(texts, line_h - 1)
             if table.row_count == 0:
                 pdf.cell(0, line_h, "(không có)", new_x="LMARGIN", new_y="NEXT")
         out.write(pdf.output())

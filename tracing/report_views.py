@@ -58,10 +58,10 @@ def adoption_csv():
         report, venue = _request_report()
     except ReportError as exc:
         return Response(report_error(exc.code) + "\n", status=400,
-                        mimetype="text/plain; charset=utf-8")
+                        mimetype="text/plain")
     buffer = io.StringIO()
     buffer.write("\ufeff")  # spreadsheets need the byte-order mark to read Vietnamese right
     csv.writer(buffer, lineterminator="\r\n").writerows(adoption.csv_rows(report.rows))
     name = f"adoption-{venue or 'all'}-{report.since.isoformat()}-{report.until.isoformat()}.csv"
-    return Response(buffer.getvalue(), mimetype="text/csv; charset=utf-8",
+    return Response(buffer.getvalue(), mimetype="text/csv",  # werkzeug adds the charset
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -31,6 +31,7 @@ from core.models import AuditEvent, Role
 from core.services import get_venue, list_venues
 from tracing import contact_query, errors, exporting, search, visit_lists
 from tracing.contacts import LOCAL_TZ
+from tracing.health_notes import health_notes
 from tracing.errors import message_for
 from tracing.exports import ExportError, ExportFile
 from tracing.parsing import (
@@ -138,8 +139,15 @@ def contacts():
         return _contacts_error(exc.message)
     except errors.TracingError as exc:
         return _contacts_error(message_for(exc.code))
+    notes = health_notes(session=db.session, visit_ids=[c.visit.id for c in report.contacts])
     return render_template("tracing/contacts.html", report=report, visit_ids=visit_ids,
-                           max_buffer=MAX_BUFFER_MIN)
+                           max_buffer=MAX_BUFFER_MIN, notes=notes,
+                           door_statuses=DOOR_STATUSES)
+
+
+# How a visit fared at the door, for the contact list's health column.
+DOOR_STATUSES = {"needs_review": _l("flagged, waiting for a decision"),
+                 "admitted": _l("flagged, admitted"), "turned_away": _l("flagged, turned away")}
 
 
 def _contacts_error(message):

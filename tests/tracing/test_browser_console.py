@@ -34,7 +34,7 @@ def test_tracer_finds_contacts_and_downloads_csv(live_server, page, scenario, ma
     assert rows.count() == len(EXPECTED_CONTACTS)
     names = [rows.nth(i).locator("td").nth(1).inner_text() for i in range(rows.count())]
     assert names == [c[0] for c in EXPECTED_CONTACTS]
-    assert rows.nth(0).locator("td").nth(7).inner_text() == "100,0"  # a decimal comma
+    assert rows.nth(0).locator("td").nth(8).inner_text() == "100,0"  # a decimal comma
     assert page.locator("#devices tbody tr").count() == 3
 
     with page.expect_download() as info:

@@ -43,6 +43,11 @@ def test_trace_contacts_by_id_number_with_a_before_buffer(runner, scenario):
         ("Bùi Thị Lan", 90), ("Đỗ Văn Minh", 10), ("Nguyễn Văn Ân", 10)]
 
 
+def person_names(rows: list[list[str]]) -> list[str]:
+    name = rows[0].index("Họ và tên")
+    return [row[name] for row in rows[1:] if row[0] == "Người"]
+
+
 def test_trace_contacts_csv_to_standard_output(runner, scenario, session):
     """Without -o the export goes to standard output, the same bytes as a file, audited."""
     result = runner.invoke(args=["trace", "contacts", "--phone", "0912345678",
@@ -52,7 +57,7 @@ def test_trace_contacts_csv_to_standard_output(runner, scenario, session):
     data = result.stdout_bytes
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert [row[2] for row in rows[2:9]] == [name for name, *_ in expected_contacts(scenario)]
+    assert person_names(rows) == [name for name, *_ in expected_contacts(scenario)]
     event = session.exec(select(AuditEvent)).one()
     assert event.action == "contacts.export"
     assert event.file_sha256 == hashlib.sha256(data).hexdigest()
@@ -67,8 +72,10 @@ def test_trace_contacts_csv_file_is_audited_with_its_hash(runner, scenario, sess
     data = out.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    names = [row[2] for row in rows[2:9]]
-    assert names == [name for name, *_ in expected_contacts(scenario)]
+    assert person_names(rows) == [name for name, *_ in expected_contacts(scenario)]
+    # One table: a header, then people and phones heard, told apart by the "Loại" column.
+    assert rows[0][0] == "Loại" and {row[0] for row in rows[1:]} == {"Người", "Thiết bị"}
+    assert len(rows) == 1 + 7 + 3
     event = session.exec(select(AuditEvent)).one()
     assert event.action == "contacts.export"
     assert event.file_sha256 == hashlib.sha256(data).hexdigest()

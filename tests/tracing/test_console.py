@@ -65,11 +65,11 @@ def test_scenario_through_the_console(client, scenario, tracer, session):
     assert page.status_code == 200
     rows = table_rows(html, "contacts")
     # Vietnamese pages write minutes with a decimal comma.
-    assert [(r[1], r[4].split(" ")[0], vi_float(r[7]), vi_float(r[8])) for r in rows] == [
+    assert [(r[1], r[5].split(" ")[0], vi_float(r[8]), vi_float(r[9])) for r in rows] == [
         (name, venue, overlap, together) for name, venue, overlap, together, _ in EXPECTED_CONTACTS
     ]
     assert rows[0][2] == "0912 000 008"          # phone numbers as people dial them
-    assert "chưa ra" in rows[1][6] and "09:15 12/03/2026" in rows[1][6]   # Lan: open, until now
+    assert "chưa ra" in rows[1][7] and "09:15 12/03/2026" in rows[1][7]   # Lan: open, until now
     devices = table_rows(html, "devices")
     assert [(r[2], r[3], vi_float(r[7]), int(r[8])) for r in devices] == EXPECTED_DEVICES
     actions = session.exec(select(AuditEvent.action).order_by(AuditEvent.seq)).all()
@@ -114,10 +114,21 @@ def test_csv_download_from_the_console(client, scenario, tracer, session):
     assert disposition == ('attachment; filename="tiep-xuc_BVHK-UBND_20260310-2300_'
                            '20260312-0900.csv"')
     assert response.headers["X-Content-SHA256"] == hashlib.sha256(data).hexdigest()
+    # One charset, once (werkzeug adds it to text types: the export must not add its own).
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
     rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
-    assert rows[0] == ["Người có mặt cùng lúc"]
-    assert rows[1][2] == "Họ và tên" and rows[1][8] == "Phút trùng (có khoảng đệm)"
-    assert [r[2] for r in rows[2:9]] == [c[0] for c in EXPECTED_CONTACTS]
+    # One table a file: the header, then rows whose "Loại" says person or phone heard.
+    header = rows[0]
+    assert header[0] == "Loại" and "Phút trùng (có khoảng đệm)" in header
+    assert all(len(row) == len(header) for row in rows)
+    people = [r for r in rows[1:] if r[0] == "Người"]
+    assert [r[header.index("Họ và tên")] for r in people] == [c[0] for c in EXPECTED_CONTACTS]
+    assert {r[0] for r in rows[1:]} == {"Người", "Thiết bị"}
+    # ID numbers stay text in a spreadsheet (leading zeros kept); phones are written as dialled.
+    ids = [r[header.index("Số giấy tờ")] for r in people]
+    assert all(i == "" or (i.startswith('="') and i.endswith('"')) or not i.isdigit()
+               for i in ids)
+    assert any(i.startswith('="0') for i in ids)
     event = session.exec(select(AuditEvent).where(AuditEvent.action == "contacts.export")).one()
     assert event.actor == "thu" and event.file_sha256 == hashlib.sha256(data).hexdigest()
     assert event.row_count == 10
@@ -160,3 +171,57 @@ def test_admin_sees_the_audit_log_and_where_an_edit_broke_it(client, scenario, m
 
 def test_tracers_cannot_open_the_audit_log(client, tracer):
     assert client.get("/tracing/audit").status_code == 403
+
+
+def _flag(session, scenario, key: str, **answers):
+    """Give a contact's visit a declaration that flagged them at the door."""
+    from declarations.models import Declaration
+    from visits.models import Visit
+
+    visit = session.get(Visit, scenario.visits[key].id)
+    declaration = Declaration(
+        visitor_id=visit.visitor_id, submitted_at=visit.checked_in_at, source="phone_form",
+        travel_14d=False, status="needs_review", rules_version="default-1",
+        consent_processing=True, consent_sensitive_health=True, consent_text_version="test",
+        consent_at=visit.checked_in_at, symptoms=answers.get("symptoms", []),
+        exposures=answers.get("exposures", []))
+    session.add(declaration)
+    session.flush()
+    visit.declaration_id, visit.status = declaration.id, "needs_review"
+    session.add(visit)
+    session.commit()
+    return visit
+
+
+def test_contacts_say_who_was_flagged_or_declared_signs_on_the_page_and_in_every_file(
+        client, scenario, tracer, session):
+    import pypdf
+
+    _flag(session, scenario, "hung", symptoms=["fever", "cough"])
+    chosen = [("visit_id", scenario.visits["I1"].id), ("visit_id", scenario.visits["I2"].id)]
+    html = client.get("/tracing/contacts", query_string=chosen).get_data(as_text=True)
+    rows = {r[1]: r for r in table_rows(html, "contacts")}
+    assert rows["Đặng Văn Hùng"][4] == "bị gắn cờ, chờ quyết định: Sốt, Ho"
+    assert rows["Phạm Thị Dung"][4] == "—"
+
+    data = client.get("/tracing/contacts/export",
+                      query_string=[("format", "csv"), *chosen]).get_data()
+    table = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    health = table[0].index("Sức khỏe khi khai báo")
+    by_name = {r[table[0].index("Họ và tên")]: r for r in table[1:] if r[0] == "Người"}
+    assert by_name["Đặng Văn Hùng"][health] == "Chờ xem xét: Sốt, Ho"
+    # A visit still open says so, as the page does, not an empty cell.
+    out = table[0].index("Đến (giờ Việt Nam)")
+    assert by_name["Vũ Thị Giang"][out] == "chưa ra"
+
+    pdf = client.get("/tracing/contacts/export", query_string=[("format", "pdf"), *chosen])
+    text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(
+        pdf.get_data())).pages)
+    import unicodedata
+
+    text = unicodedata.normalize("NFC", text)
+    assert "Chờ xem xét: Sốt, Ho" in text and "chưa ra" in text
+    # Every column heading whole, never cut with an ellipsis.
+    assert "…" not in text
+    for heading in ("Mã địa điểm", "Phút cùng lúc", "Sức khỏe khi khai báo"):
+        assert heading in text.replace("\n", " "), heading

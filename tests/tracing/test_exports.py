@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime, timezone
 
 import pytest
@@ -63,10 +64,22 @@ def test_csv_injection_payloads_come_out_inert(session, venue_with_visits):
     rows = list(csv.reader(io.StringIO(_export(session, venue_with_visits, "csv").read()
                                        .decode("utf-8-sig"), newline="")))
     assert [r[2] for r in rows[7:]] == ["'" + p for p in PAYLOADS]
+    id_column = rows[0].index("Số giấy tờ")
     for row in rows:
-        for cell in row:
+        for number, cell in enumerate(row):
+            if number == id_column and re.fullmatch(r'="[0-9]+"', cell):
+                continue  # our own wrapper around digits, so a spreadsheet keeps the zeros
             assert not cell.startswith(FORMULA_TRIGGERS), cell
     assert rows[1][3] == "0912 340 000"   # as dialled: no "+" to read as a formula, 0 kept
+    assert rows[1][id_column] == '="001090010000"'  # the leading zeros survive a spreadsheet
+
+
+def test_the_id_wrapper_takes_digits_only():
+    from tracing.exports import _csv_id
+
+    assert _csv_id("001090012345") == '="001090012345"'
+    for text in ("B1234567", "'=1+1", "=1+1", "0912 345 678", "", '1"+"2'):
+        assert _csv_id(text) == text
 
 
 def test_xlsx_round_trips_with_real_dates_and_no_formulas(session, venue_with_visits):
