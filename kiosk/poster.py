@@ -31,8 +31,8 @@ TITLE = {"vi": "KHAI BÁO Y TẾ", "en": "Health declaration"}
 STEPS = {
     "vi": (
         "1. Quét mã QR này bằng camera điện thoại, điền tờ khai y tế và bấm Gửi.",
-        "2. Lần sau: đưa mã QR cá nhân hoặc thẻ CCCD vào camera của ki-ốt.",
-        "3. Khi ra về: quét lại mã tại ki-ốt.",
+        "2. Lần sau: đưa mã QR cá nhân hoặc thẻ CCCD vào camera của kiosk.",
+        "3. Khi ra về: quét lại mã tại kiosk.",
     ),
     "en": (
         "1. Scan this QR code with your phone's camera, fill in the health declaration and "

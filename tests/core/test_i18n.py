@@ -79,3 +79,15 @@ def test_numbers_are_written_as_each_language_writes_them():
     assert format_number(1234.56, lang="vi") == "1.234,6"
     assert format_number(12.25, 0, lang="vi") == "12"
     assert format_number(None) == ""
+
+
+def test_one_word_for_the_kiosk_in_vietnamese():
+    """"kiosk", never "ki-ốt": people read one word for one thing on every page and poster."""
+    offenders = []
+    for path in ROOT.glob("**/*"):
+        if ".venv" in path.parts or ".git" in path.parts or not path.is_file():
+            continue
+        if path.suffix in (".po", ".py", ".html", ".js") and path.name != "test_i18n.py":
+            if "ki-ốt" in path.read_text(encoding="utf-8", errors="ignore").casefold():
+                offenders.append(str(path.relative_to(ROOT)))
+    assert offenders == []

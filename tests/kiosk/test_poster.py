@@ -52,7 +52,7 @@ def test_poster_is_a4_with_a_large_qr_and_vietnamese_text():
     text = text_of(pdf)
     for expected in ("KHAI BÁO Y TẾ", "Trụ sở chính — Sở Y tế", "Số 1 Tràng Tiền, Hà Nội",
                      "Quét mã QR này bằng camera điện thoại, điền tờ khai y tế và bấm Gửi.",
-                     "đưa mã QR cá nhân hoặc thẻ CCCD vào camera của ki-ốt",
+                     "đưa mã QR cá nhân hoặc thẻ CCCD vào camera của kiosk",
                      "Hãy cài ứng dụng truy vết tiếp xúc (Bluezone / PC-Covid) và bật Bluetooth.",
                      "Scan this QR code with your phone's camera", url):
         assert expected in " ".join(text.split()), expected
