@@ -30,7 +30,10 @@ def safe_next(target: str | None, fallback: str) -> str:
 
 @bp.get("/")
 def home():
-    return render_template("core/home.html")
+    from core.forms import ROLE_NAMES
+
+    role = ROLE_NAMES.get(current_user.role) if current_user.is_authenticated else None
+    return render_template("core/home.html", role_name=role)
 
 
 @bp.route("/login", methods=["GET", "POST"])

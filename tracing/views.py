@@ -31,6 +31,7 @@ from core.models import AuditEvent, Role
 from core.services import get_venue, list_venues
 from tracing import contact_query, errors, exporting, search, visit_lists
 from tracing.contacts import LOCAL_TZ
+from tracing.audit_words import action_words, detail_lines
 from tracing.health_notes import health_notes
 from tracing.errors import message_for
 from tracing.exports import ExportError, ExportFile
@@ -261,7 +262,8 @@ def audit():
     events = list(db.session.exec(query))
     check = verify_chain(session=db.session) if request.args.get("verify") else None
     return render_template("tracing/audit.html", events=events, check=check,
-                           page=AUDIT_PAGE)
+                           page=AUDIT_PAGE, action_words=action_words,
+                           detail_lines=detail_lines)
 
 
 # ---------------------------------------------------------------------------------------------

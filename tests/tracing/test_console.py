@@ -225,3 +225,42 @@ def test_contacts_say_who_was_flagged_or_declared_signs_on_the_page_and_in_every
     assert "…" not in text
     for heading in ("Mã địa điểm", "Phút cùng lúc", "Sức khỏe khi khai báo"):
         assert heading in text.replace("\n", " "), heading
+
+
+def test_the_audit_log_speaks_the_admins_language(client, scenario, make_user, login, session):
+    """Actions and details in words, never codes or JSON; every action the code records has
+    its words."""
+    import re as regex
+    from pathlib import Path
+
+    from tracing.audit_words import ACTIONS
+
+    login(make_user("admin", username="quantri"))
+    chosen = [("visit_id", scenario.visits["I1"].id)]
+    client.get("/tracing/contacts", query_string=chosen)
+    client.get("/tracing/contacts/export", query_string=[("format", "csv"), *chosen])
+    html = client.get("/tracing/audit").get_data(as_text=True)
+    table = html[html.index('id="audit-events"'):]
+    assert "Xem danh sách tiếp xúc" in table and "Xuất danh sách tiếp xúc" in table
+    assert "contacts.export" not in table and "contacts.query" not in table
+    assert "{&#34;" not in table and '{"' not in table  # no raw JSON
+    assert "<dt>qua</dt><dd>trang tra cứu</dd>" in table
+    assert "<dt>định dạng</dt><dd>csv</dd>" in table
+
+    root = Path(__file__).resolve().parents[2]
+    recorded = set()
+    for path in root.glob("*/*.py"):
+        if ".venv" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "record_audit" in text:
+            recorded |= set(regex.findall(r'action="([a-z_]+\.[a-z_.]+)"', text))
+            recorded |= set(regex.findall(r'"([a-z_]+\.[a-z_]+)" if ', text))
+            recorded |= set(regex.findall(r' else "([a-z_]+\.[a-z_]+)"', text))
+    assert recorded and recorded <= set(ACTIONS), sorted(recorded - set(ACTIONS))
+
+
+def test_roles_are_named_in_words(client, make_user, login):
+    login(make_user("receptionist", username="mai"))
+    html = client.get("/").get_data(as_text=True)
+    assert "(Lễ tân)" in html and "(receptionist)" not in html
