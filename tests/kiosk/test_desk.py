@@ -131,7 +131,7 @@ def test_manual_check_in_with_the_declaration_schema(client, clock, session, ven
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "PHẠM THỊ LAN" in page and "Vui lòng gặp lễ tân" in page
-    assert "/qr/KB1." in page
+    assert "/qr/KB2." in page
     [visit] = session.exec(select(Visit)).all()
     assert (visit.opened_by, visit.status) == ("staff", "needs_review")
     assert visit.kiosk_id is not None
