@@ -3,37 +3,108 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
-from sqlmodel import select
+from flask_login import current_user
 
 from core import clock
 from core.auth import AuthError, create_user, generate_password, roles_required
 from core.db import db
-from core.forms import UserForm, VenueEditForm, VenueForm
+from core.forms import (
+    ROLE_NAMES,
+    NewUserForm,
+    UserActiveForm,
+    UserVenuesForm,
+    VenueEditForm,
+    VenueForm,
+)
 from core.models import Role, User
 from core.services import VenueError, create_venue, get_venue, list_venues, update_venue
+from core.staff import StaffError, list_users, set_user_active, set_user_venues, user_venues
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _venue_choices() -> list[tuple[str, str]]:
+    return [(v.code, f"{v.code} — {v.name}") for v in list_venues(session=db.session)]
 
 
 @bp.route("/users", methods=["GET", "POST"])
 @roles_required(Role.admin)
 def users():
-    form = UserForm()
+    form = NewUserForm()
+    form.venues.choices = _venue_choices()
     new_password = None
     if form.validate_on_submit():
         password = generate_password()
         try:
             user = create_user(session=db.session, username=form.username.data,
                                role=form.role.data, password=password,
-                               display_name=form.display_name.data or None, now=clock.now())
+                               display_name=form.display_name.data or None,
+                               venue_codes=form.venues.data or (), now=clock.now())
         except AuthError as exc:
+            db.session.rollback()
             form.username.errors.append(str(exc))
+        except StaffError as exc:
+            db.session.rollback()
+            form.venues.errors.append(exc.message)
         else:
             new_password = (user.username, password)
-            form = UserForm(formdata=None)
-    rows = db.session.exec(select(User).order_by(User.username)).all()
-    return render_template("core/admin_users.html", form=form, users=rows,
-                           new_password=new_password)
+            form = NewUserForm(formdata=None)
+            form.venues.choices = _venue_choices()
+    return render_template("core/admin_users.html", form=form,
+                           users=list_users(session=db.session), new_password=new_password,
+                           role_names=ROLE_NAMES)
+
+
+def _staff_member(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@roles_required(Role.admin)
+def user_edit(user_id: int):
+    """One account: the venues a receptionist works at, and disabling or enabling it."""
+    user = _staff_member(user_id)
+    assigned = [v.code for v in user_venues(session=db.session, user=user)]
+    form = UserVenuesForm(data={"venues": assigned})
+    form.venues.choices = _venue_choices()
+    if form.validate_on_submit():
+        try:
+            set_user_venues(session=db.session, user=user, codes=form.venues.data or (),
+                            actor=current_user._get_current_object(), now=clock.now())
+        except StaffError as exc:
+            db.session.rollback()
+            form.venues.errors.append(exc.message)
+        else:
+            flash(_("Venues of %(name)s saved.", name=user.username), "success")
+            return redirect(url_for("admin.user_edit", user_id=user.id))
+    return render_template("core/admin_user_edit.html", user=user, form=form,
+                           active_form=UserActiveForm(data={"active": "0" if user.is_active
+                                                            else "1"}),
+                           receptionist=user.role == Role.receptionist, role_names=ROLE_NAMES)
+
+
+@bp.post("/users/<int:user_id>/active")
+@roles_required(Role.admin)
+def user_active(user_id: int):
+    """Disable an account (its sessions and API tokens stop at once) or enable it again."""
+    user = _staff_member(user_id)
+    form = UserActiveForm()
+    if not form.validate_on_submit():
+        abort(400)
+    active = form.active.data == "1"
+    try:
+        set_user_active(session=db.session, user=user, active=active,
+                        actor=current_user._get_current_object(), now=clock.now())
+    except StaffError as exc:
+        db.session.rollback()
+        flash(exc.message, "error")
+    else:
+        flash(_("Account %(name)s enabled.", name=user.username) if active
+              else _("Account %(name)s disabled.", name=user.username), "success")
+    return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
 @bp.route("/venues", methods=["GET", "POST"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 
 from flask import abort, redirect, request, url_for
@@ -16,6 +17,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.db import db
 from core.models import ApiToken, Role, User
+from core.staff import add_assignments, check_assignable, venues_by_code
 
 login_manager = LoginManager()
 login_manager.login_view = "core.login"
@@ -114,8 +116,11 @@ def create_user(
     role: str,
     password: str,
     display_name: str | None = None,
+    venue_codes: Iterable[str] = (),
     now: datetime,
 ) -> User:
+    """A staff account; a receptionist may be given the codes of the venues they work at (an
+    unknown code, or venues for another role, is a StaffError and creates nothing)."""
     username = (username or "").strip().lower()
     if not username or len(username) > 64 or not all(c.isalnum() or c in "._-" for c in username):
         raise AuthError("username must be 1-64 letters, digits, '.', '_' or '-'")
@@ -127,6 +132,8 @@ def create_user(
         raise AuthError(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
     if session.exec(select(User).where(User.username == username)).first():
         raise AuthError(f"user {username!r} already exists")
+    venues = venues_by_code(session=session, codes=venue_codes)
+    check_assignable(role, venues)
     user = User(
         username=username,
         role=role,
@@ -135,6 +142,8 @@ def create_user(
         created_at=now,
     )
     session.add(user)
+    session.flush()
+    add_assignments(session=session, user=user, venues=venues, now=now)
     session.commit()
     return user
 

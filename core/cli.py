@@ -1,12 +1,14 @@
 """Command line: `db`, `user`, `venue`, `seed`, `translations` groups (flask --app app …)."""
 from __future__ import annotations
 
+import getpass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
+from flask_babel import force_locale
 
 from core.auth import AuthError, create_user, generate_password, issue_api_token
 from core.clock import now
@@ -18,6 +20,14 @@ from core.services import (
     list_venues,
     parse_closing_time,
     seed_demo,
+)
+from core.staff import (
+    StaffError,
+    get_user,
+    list_users,
+    set_user_active,
+    set_user_venues,
+    user_venues,
 )
 
 if TYPE_CHECKING:
@@ -92,13 +102,35 @@ def db_history():
     alembic_command.history(_alembic())
 
 
+def bilingual(message) -> str:
+    """Vietnamese first, English after: the CLI has no language toggle."""
+    with force_locale("vi"):
+        vi = str(message)
+    with force_locale("en"):
+        en = str(message)
+    return vi if vi == en else f"{vi} / {en}"
+
+
+def cli_actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # a container user without a passwd entry
+        return "cli"
+
+
+def _staff_failure(exc: StaffError) -> click.ClickException:
+    return click.ClickException(bilingual(exc.message))
+
+
 @user_cli.command("create")
 @click.option("--username", required=True)
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--password", help="Leave out to generate one (printed once).")
 @click.option("--display-name")
+@click.option("--venue", "venues", multiple=True, metavar="CODE",
+              help="A venue this receptionist works at (repeat for several).")
 @click.option("--print-token", is_flag=True, help="Print an API bearer token on the last line.")
-def user_create(username, role, password, display_name, print_token):
+def user_create(username, role, password, display_name, venues, print_token):
     """Create a staff account."""
     generated = password is None
     if generated:
@@ -106,14 +138,88 @@ def user_create(username, role, password, display_name, print_token):
     with db.new_session() as session:
         try:
             user = create_user(session=session, username=username, role=role, password=password,
-                               display_name=display_name, now=now())
+                               display_name=display_name, venue_codes=venues, now=now())
         except AuthError as exc:
             raise click.ClickException(str(exc)) from None
+        except StaffError as exc:
+            raise _staff_failure(exc) from None
         click.echo(f"created {user.role} {user.username} (id {user.id})")
+        if venues:
+            codes = [v.code for v in user_venues(session=session, user=user)]
+            click.echo(f"venues: {' '.join(codes)}")
+        elif user.role == Role.receptionist:
+            click.echo("no venues yet: this receptionist acts at no venue until one is assigned "
+                       f"(user venues {user.username} --venue CODE)", err=True)
         if generated:
             click.echo(f"password: {password}")
         if print_token:
             click.echo(issue_api_token(session=session, user=user, now=now()))
+
+
+def _existing(session, username):
+    user = get_user(session=session, username=username)
+    if user is None:
+        raise click.ClickException(f"no user {username.strip().lower()!r}")
+    return user
+
+
+@user_cli.command("list")
+def user_list():
+    """List accounts: username, role, active or disabled, venues."""
+    with db.new_session() as session:
+        for user, codes in list_users(session=session):
+            venues = " ".join(codes) if user.role == Role.receptionist else "(every venue)"
+            click.echo("\t".join([user.username, user.role,
+                                  "active" if user.is_active else "disabled", venues]))
+
+
+@user_cli.command("venues")
+@click.argument("username")
+@click.option("--venue", "venues", multiple=True, metavar="CODE",
+              help="Set the receptionist's venues to exactly these (repeat for several).")
+@click.option("--none", "clear", is_flag=True, help="Take every venue away.")
+def user_venues_command(username, venues, clear):
+    """Show a receptionist's venues, or set them (--venue C [--venue D], or --none)."""
+    if venues and clear:
+        raise click.UsageError("give --venue or --none, not both")
+    with db.new_session() as session:
+        user = _existing(session, username)
+        if venues or clear:
+            try:
+                set_user_venues(session=session, user=user, codes=venues, actor=cli_actor(),
+                                now=now())
+            except StaffError as exc:
+                raise _staff_failure(exc) from None
+        codes = [v.code for v in user_venues(session=session, user=user)]
+        if user.role != Role.receptionist:
+            click.echo(f"{user.username} is {'an' if user.role == 'admin' else 'a'} "
+                       f"{user.role}: every venue")
+        else:
+            click.echo(f"{user.username}: {' '.join(codes) if codes else '(no venue)'}")
+
+
+def _set_active(username: str, active: bool) -> None:
+    with db.new_session() as session:
+        user = _existing(session, username)
+        try:
+            set_user_active(session=session, user=user, active=active, actor=cli_actor(), now=now())
+        except StaffError as exc:
+            raise _staff_failure(exc) from None
+        click.echo(f"{user.username} {'enabled' if active else 'disabled'}")
+
+
+@user_cli.command("disable")
+@click.argument("username")
+def user_disable(username):
+    """Disable an account: its sessions and API tokens stop working at once."""
+    _set_active(username, False)
+
+
+@user_cli.command("enable")
+@click.argument("username")
+def user_enable(username):
+    """Enable a disabled account again."""
+    _set_active(username, True)
 
 
 @venue_cli.command("create")

@@ -1,8 +1,18 @@
-"""Forms of the shared pages (sign-in)."""
+"""Forms of the shared pages (sign-in, staff accounts, venues)."""
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, PasswordField, SelectChoice, SelectField, StringField, TimeField
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms import (
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TimeField,
+)
+from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 
 class LoginForm(FlaskForm):
@@ -14,15 +24,40 @@ class LoginForm(FlaskForm):
     )
 
 
+ROLE_NAMES = {"receptionist": _l("Receptionist"), "tracer": _l("Contact tracer"),
+              "admin": _l("Administrator")}
+
+
 class UserForm(FlaskForm):
     username = StringField(_l("Username"), validators=[DataRequired(_l("Enter a username.")), Length(max=64)])
     display_name = StringField(_l("Display name"), validators=[Length(max=100)])
     role = SelectField(
         _l("Role"),
-        choices=[SelectChoice("receptionist", _l("Receptionist")),
-                 SelectChoice("tracer", _l("Contact tracer")),
-                 SelectChoice("admin", _l("Administrator"))],
+        choices=[SelectChoice(role, name) for role, name in ROLE_NAMES.items()],
     )
+
+
+class VenueChoices(SelectMultipleField):
+    """Venue codes as a list of checkboxes. The choices are the view's (every venue); a code that
+    is not one reaches the service, which says so in both languages."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        super().__init__(label, validators, validate_choice=False, **kwargs)
+
+
+class NewUserForm(UserForm):
+    venues = VenueChoices(_l("Venues (receptionists only)"))
+
+
+class UserVenuesForm(FlaskForm):
+    venues = VenueChoices(_l("Venues this receptionist works at"))
+
+
+class UserActiveForm(FlaskForm):
+    active = HiddenField(validators=[AnyOf(["0", "1"])])
 
 
 class VenueForm(FlaskForm):

@@ -1,4 +1,5 @@
-"""Tables shared by every feature: venues, kiosk devices, staff accounts, API tokens, audit log."""
+"""Tables shared by every feature: venues, kiosk devices, staff accounts and the venues each
+receptionist works at, API tokens, audit log."""
 from __future__ import annotations
 
 from datetime import datetime, time
@@ -67,6 +68,20 @@ class User(SQLModel, table=True):
 
     def get_id(self) -> str:
         return str(self.id)
+
+
+class StaffVenue(SQLModel, table=True):
+    """A venue a staff member works at. Receptionists act only at the venues they are assigned
+    to (core.staff.venue_scope); admins and tracers are never assigned, they see every venue."""
+
+    __tablename__ = "staff_venue"
+    __table_args__ = (sa.UniqueConstraint("user_id", "venue_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The unique pair's index starts with user_id: "this user's venues" needs no other.
+    user_id: int = Field(foreign_key="staff_user.id")
+    venue_id: int = Field(foreign_key="venue.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
 class ApiToken(SQLModel, table=True):

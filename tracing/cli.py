@@ -4,7 +4,6 @@ the OS user."""
 from __future__ import annotations
 
 import csv
-import getpass
 import json
 import sys
 from pathlib import Path
@@ -13,8 +12,9 @@ from typing import IO
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
-from flask_babel import force_locale, gettext
+from flask_babel import gettext
 
+from core.cli import bilingual, cli_actor
 from core.clock import now
 from core.db import db
 from core.services import get_venue
@@ -38,22 +38,6 @@ visits_cli = AppGroup("visits", help="Visit lists.")
 
 TIME_HELP = ("ISO 8601 (2026-03-10T09:00+07:00); without an offset it is Việt Nam time; a bare "
              "date is that whole local day")
-
-
-def bilingual(message) -> str:
-    """Vietnamese first, English after: the CLI has no language toggle."""
-    with force_locale("vi"):
-        vi = str(message)
-    with force_locale("en"):
-        en = str(message)
-    return vi if vi == en else f"{vi} / {en}"
-
-
-def cli_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # a container user without a passwd entry
-        return "cli"
 
 
 def _fail(message, field: str | None = None) -> click.ClickException:

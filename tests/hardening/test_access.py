@@ -58,6 +58,9 @@ MATRIX = {
     # Administration.
     ("/admin/users", "GET"): ADMIN,
     ("/admin/users", "POST"): ADMIN,
+    ("/admin/users/<int:user_id>", "GET"): ADMIN,
+    ("/admin/users/<int:user_id>", "POST"): ADMIN,
+    ("/admin/users/<int:user_id>/active", "POST"): ADMIN,
     ("/admin/venues", "GET"): ADMIN,
     ("/admin/venues", "POST"): ADMIN,
     ("/admin/venues/<code>", "GET"): ADMIN,
@@ -125,6 +128,7 @@ def sample(app, make_venue, make_user, api_token, make_visitor, make_visit, cloc
               "visitor_id": visitor.id, "token": declared["token"], "kind": "svg",
               "filename": "css/app.css"}
     users = {role: make_user(role) for role in ROLES}
+    values["user_id"] = users["receptionist"].id
     tokens = {role: api_token(user) for role, user in users.items()}
     clients = {}
     for role, user in users.items():
