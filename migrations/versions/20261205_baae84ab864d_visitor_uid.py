@@ -1,7 +1,7 @@
 """visitor uid: every visitor gets a random global identity that personal QR codes name
 
 Revision ID: baae84ab864d
-Revises: 5c1e7b2a9d40
+Revises: 6cbc69fb48e8
 Create Date: 2026-12-05 06:00:00
 
 Row ids are each database's own and are given again after a delete, so a personal QR code that
@@ -20,7 +20,7 @@ import core.db  # noqa: F401  (UtcDateTime)
 
 
 revision = 'baae84ab864d'
-down_revision = '5c1e7b2a9d40'
+down_revision = '6cbc69fb48e8'
 branch_labels = None
 depends_on = None
 
