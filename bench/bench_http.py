@@ -143,7 +143,7 @@ def populate(url: str, instance: Path, visitors: int) -> dict:
 
     from app import import_models
     from core.auth import issue_api_token
-    from core.db import create_engine_for_url
+    from core.db import create_engine_for_url, new_uid
     from core.models import Role, User, Venue
     from declarations.consent import consent_version
     from declarations.identity import fold
@@ -160,13 +160,14 @@ def populate(url: str, instance: Path, visitors: int) -> dict:
     venues = [{"id": n + 1, "code": f"BENCH{n + 1}", "name": f"Điểm kiểm tra {n + 1}",
                "is_active": True, "created_at": now} for n in range(VENUES)]
     version = consent_version(retention_days=21, operator=None)
+    uids = [new_uid() for _ in range(visitors)]
     with engine.begin() as conn:
         conn.execute(sa.insert(Venue), venues)
         for first in range(0, visitors, 5000):
             people, declarations = [], []
             for i in range(first, min(visitors, first + 5000)):
                 name = _name(i)
-                people.append({"id": i + 1, "full_name": name, "name_folded": fold(name),
+                people.append({"id": i + 1, "uid": uids[i], "full_name": name, "name_folded": fold(name),
                                "birth_year": 1990, "gender": "male", "nationality": "VN",
                                "phone_e164": "+84" + _phone(i)[1:], "id_number": _id_number(i),
                                "id_type": "cccd", "created_at": now, "updated_at": now})
@@ -192,7 +193,7 @@ def populate(url: str, instance: Path, visitors: int) -> dict:
         session.commit()
         bearer = issue_api_token(session=session, user=user, now=now)
     engine.dispose()
-    tokens = [keyring.issue(visitor_id=i + 1, declaration_id=i + 1, now=now)
+    tokens = [keyring.issue(visitor_uid=uids[i], declared_at=now, flagged=False, now=now)
               for i in range(visitors)]
     return {"tokens": tokens, "bearer": bearer, "venue_codes": [v["code"] for v in venues]}
 
@@ -300,7 +301,7 @@ def wrk(base: str, path: str, seconds: float, *, bodies_file: Path | None = None
 def _count(url: str, sql: str) -> int:
     import sqlalchemy as sa
 
-    from core.db import create_engine_for_url
+    from core.db import create_engine_for_url, new_uid
 
     engine = create_engine_for_url(url)
     try:

@@ -17,6 +17,7 @@ def kiosk_database(tmp: Path, *, venue: str, visitors: int, config: dict | None 
     from core.db import db
     from core.models import Venue
     from declarations.models import Declaration
+    from declarations.services import issue_token
     from kiosk.runtime import token_keyring
     from visits.models import Visitor
 
@@ -46,6 +47,5 @@ def kiosk_database(tmp: Path, *, venue: str, visitors: int, config: dict | None 
                 consent_text_version="bench", consent_at=now)
             session.add(declaration)
             session.commit()
-            tokens.append(ring.issue(visitor_id=visitor.id, declaration_id=declaration.id,
-                                     now=now))
+            tokens.append(issue_token(ring, visitor=visitor, declaration=declaration, now=now))
     return app, url, tokens

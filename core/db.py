@@ -6,6 +6,7 @@ was acknowledged survives a power cut; PostgreSQL is selected with DATABASE_URL.
 from __future__ import annotations
 
 import logging
+import secrets
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
@@ -29,6 +30,16 @@ SQLModel.metadata.naming_convention = {
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+# A record's global identity: the same on every server of an installation (row ids are each
+# database's own), random so that it cannot be guessed or enumerated, never reused. 96 bits: a
+# personal QR code carries a visitor's in 12 bytes (declarations/tokens.py).
+UID_LENGTH = 24
+
+
+def new_uid() -> str:
+    return secrets.token_hex(UID_LENGTH // 2)
 
 
 class UtcDateTime(sa.types.TypeDecorator):

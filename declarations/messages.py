@@ -74,6 +74,8 @@ MESSAGES = {
     "token_not_yet_valid": _l("This QR code is dated in the future; check the device clock"),
     "token_unknown_visitor": _l("We have no record for this QR code; please declare again"),
     "token_revoked": _l("This QR code has been withdrawn; please declare again"),
+    "token_superseded": _l("This QR code is from an earlier version of the system; please "
+                           "declare again to get a new one"),
     "unsupported_code": _l("This kind of code cannot be used to check in here"),
     "venue_unknown": _l("There is no such venue"),
 }

@@ -15,7 +15,7 @@ from declarations.messages import Problem, problem
 from declarations.models import Declaration, DeclarationSource
 from declarations.rules import DEFAULT_RULES, TriageDecision, TriageRules, triage
 from declarations.schema import CleanDeclaration
-from declarations.tokens import KeyRing, TokenClaims, TokenError
+from declarations.tokens import NEEDS_REVIEW, KeyRing, TokenClaims, TokenError
 from visits.models import OpenedBy, Visit, Visitor, VisitStatus
 from visits.services import current_visit, open_visit
 
@@ -141,10 +141,18 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
     except Exception:
         session.rollback()
         raise
-    token = keyring.issue(visitor_id=visitor.id, declaration_id=declaration.id, now=now)
+    token = issue_token(keyring, visitor=visitor, declaration=declaration, now=now)
     logger.info("declaration %s stored for visitor %s at venue %s: %s (visit %s)",
                 declaration.id, visitor.id, venue.id, decision.status, visit.id)
     return SubmitResult(visitor, declaration, visit, decision, token)
+
+
+def issue_token(keyring: KeyRing, *, visitor: Visitor, declaration: Declaration,
+                now: datetime) -> str:
+    """The personal QR code of `visitor` with `declaration` (their latest): it names the visitor's
+    global identity and says when the declaration was made and whether it was flagged."""
+    return keyring.issue(visitor_uid=visitor.uid, declared_at=declaration.submitted_at,
+                         flagged=declaration.status == NEEDS_REVIEW, now=now)
 
 
 def latest_declaration(*, session: Session, visitor_id: int) -> Declaration | None:
@@ -198,7 +206,7 @@ def reconfirm_declaration(*, session: Session, previous: Declaration, venue: Ven
     except Exception:
         session.rollback()
         raise
-    token = keyring.issue(visitor_id=visitor.id, declaration_id=declaration.id, now=now)
+    token = issue_token(keyring, visitor=visitor, declaration=declaration, now=now)
     logger.info("declaration %s re-confirms %s for visitor %s: %s (visit %s)", declaration.id,
                 previous.id, visitor.id, decision.status, visit.id)
     return SubmitResult(visitor, declaration, visit, decision, token)
@@ -217,7 +225,7 @@ def check_in_declared(*, session: Session, declaration: Declaration, venue: Venu
     except Exception:
         session.rollback()
         raise
-    token = keyring.issue(visitor_id=visitor.id, declaration_id=declaration.id, now=now)
+    token = issue_token(keyring, visitor=visitor, declaration=declaration, now=now)
     decision = TriageDecision(declaration.status, (), declaration.rules_version)
     logger.info("visitor %s checked in at venue %s with declaration %s (visit %s)", visitor.id,
                 venue.id, declaration.id, visit.id)
@@ -246,30 +254,57 @@ class TokenRejected(ValueError):
 
 
 @dataclass(frozen=True)
+class DeclarationState:
+    """The newest declaration a server knows of for a visitor: its own row, or what a personal
+    code says of one made elsewhere (another door, the central server's phone form)."""
+
+    declared_at: datetime
+    status: str
+    declaration: Declaration | None  # the row, when this server has the newest one
+
+
+def declaration_state(*, session: Session, visitor_id: int,
+                      claims: TokenClaims | None = None) -> DeclarationState | None:
+    """The rule of the door: apply the newest declaration known, this server's latest for the
+    visitor or the one the scanned code describes (None: neither)."""
+    latest = latest_declaration(session=session, visitor_id=visitor_id)
+    # A code's time is rounded to the minute, never later than it was: a row at or after it is
+    # that declaration or a newer one.
+    if latest is not None and (claims is None or latest.submitted_at >= claims.declared_at):
+        return DeclarationState(latest.submitted_at, latest.status, latest)
+    if claims is not None:
+        return DeclarationState(claims.declared_at, claims.declaration_status, None)
+    return None
+
+
+@dataclass(frozen=True)
 class TokenIdentity:
     claims: TokenClaims
     visitor: Visitor
-    declaration: Declaration  # the visitor's latest, which may be newer than the token's
+    state: DeclarationState  # the newest declaration known (this server's or the code's)
     fresh: bool
+
+    @property
+    def declaration(self) -> Declaration | None:
+        return self.state.declaration
 
 
 def identify_token(*, session: Session, keyring: KeyRing, text: str, now: datetime,
                    max_age: timedelta | None, fresh_for: timedelta) -> TokenIdentity:
-    """Verify a personal token offline, then find its visitor and their latest declaration."""
+    """Verify a personal token offline, then find its visitor by their global identity, and the
+    newest declaration known for them. A code dies with its record: once the visitor is deleted
+    (retention, or on request) it names no one."""
     try:
         claims = keyring.verify(text, now=now, max_age=max_age)
     except TokenError as exc:
         raise TokenRejected(exc.reason) from None
-    visitor = session.get(Visitor, claims.visitor_id)
+    visitor = session.exec(select(Visitor).where(Visitor.uid == claims.visitor_uid)).first()
     if visitor is None:  # purged after the retention period, or deleted on request
         raise TokenRejected("unknown_visitor")
     if visitor.tokens_valid_after is not None and claims.issued_at < visitor.tokens_valid_after:
         raise TokenRejected("revoked")
-    declaration = latest_declaration(session=session, visitor_id=visitor.id)
-    if declaration is None:
-        raise TokenRejected("unknown_visitor")
-    return TokenIdentity(claims, visitor, declaration,
-                         is_fresh(declaration, now=now, fresh_for=fresh_for))
+    state = declaration_state(session=session, visitor_id=visitor.id, claims=claims)
+    return TokenIdentity(claims, visitor, state, now - state.declared_at < fresh_for)
 
 
 def dependants_of(*, session: Session, visitor_id: int) -> list[Visitor]:

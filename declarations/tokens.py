@@ -1,13 +1,33 @@
-"""Personal QR tokens: "KB1." + base64url of a compact, Ed25519-signed record (key id, issue time,
-visitor id, declaration id), at most 120 characters so the QR stays small. Kiosks verify offline
-with public keys only. Keys are PEM files in one directory (the app's instance/keys/), made on
-first use; rotation adds a signing key and keeps old public keys until they are retired."""
+"""Personal QR tokens, format 2: "KB2." + base64url (no padding) of an Ed25519-signed record that
+names the visitor by their global identity (Visitor.uid, the same at every door and on the
+central server) and says what a door that has never seen them needs to apply the freshness and
+triage rules: when their declaration was made and whether it was flagged. At most 120 characters
+(a version 7 QR code at error-correction level M). Kiosks verify offline with public keys only.
+
+Layout of the signed record (integers big-endian):
+
+    key id        4 bytes  the first 4 bytes of SHA-256 of the signer's raw Ed25519 public key
+    issued at     4 bytes  seconds since 1970 UTC, unsigned (good until 2106)
+    visitor uid  12 bytes  Visitor.uid (24 hex digits) as bytes
+    declaration  varint    minutes from the declaration to the issue, times 2, plus 1 when the
+                           declaration was flagged (needs review); 1 to 3 bytes, minimal encoding
+    signature    64 bytes  Ed25519 over b"KhaiBao personal token v2\\0" + the bytes above
+
+The minutes are rounded up, so a token never makes a declaration look fresher than it was; a
+declaration older than MAX_DECLARED_MIN (about a year) is written as that old (it is stale anyway).
+A door applies the newest declaration it knows for the visitor: its own, or the one the token
+describes. Format 1 ("KB1.", which named database row ids) is recognised and refused as
+superseded: a row id is neither the same at every door nor safe once its row is deleted.
+
+Keys are PEM files in one directory (the app's instance/keys/), made on first use; rotation adds a
+signing key and keeps old public keys until they are retired."""
 from __future__ import annotations
 
 import base64
 import binascii
 import hashlib
 import logging
+import math
 import os
 import re
 import secrets
@@ -23,25 +43,33 @@ from declarations.messages import Problem, problem
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "KB1."
+PREFIX = "KB2."
+# Tokens of the first format: still recognised as ours, refused as superseded.
+SUPERSEDED_PREFIXES = ("KB1.",)
 MAX_TOKEN_LENGTH = 120
 # Domain separation: a signature made for a token means nothing anywhere else.
-_SIGNED_CONTEXT = b"KhaiBao personal token v1\0"
+_SIGNED_CONTEXT = b"KhaiBao personal token v2\0"
 _KID_BYTES = 4
 _TIME_BYTES = 4  # seconds since 1970, unsigned: good until 2106
+UID_BYTES = 12
+_UID_RE = re.compile(r"[0-9a-f]{24}")
 _SIGNATURE_BYTES = 64
-# Ids are varints of at most 7 bytes (49 bits), which keeps the longest token at 119 characters.
-MAX_ID = 2**49 - 1
+_DECLARED_MAX_BYTES = 3
+# (minutes * 2 + flag) must fit in 3 varint bytes (21 bits): the longest token is 120 characters.
+MAX_DECLARED_MIN = 2**20 - 1
 _BASE64URL = re.compile(r"[A-Za-z0-9_-]*")
 # Kiosk clocks drift when they run offline; a token a little "from the future" is still fine.
 CLOCK_SKEW = timedelta(minutes=5)
+
+CLEAR = "clear"
+NEEDS_REVIEW = "needs_review"
 
 
 class TokenError(ValueError):
     """Why a token was refused: reason is one of REASONS; `problem` is the bilingual message."""
 
     REASONS = ("malformed", "truncated", "bad_signature", "unknown_key", "expired",
-               "not_yet_valid")
+               "not_yet_valid", "superseded")
 
     def __init__(self, reason: str):
         assert reason in self.REASONS
@@ -56,9 +84,16 @@ class TokenError(ValueError):
 @dataclass(frozen=True)
 class TokenClaims:
     key_id: str
-    visitor_id: int
-    declaration_id: int
+    visitor_uid: str
     issued_at: datetime
+    # The declaration the token was issued for: when it was made (to the minute, never later
+    # than it really was) and whether it was flagged.
+    declared_at: datetime
+    flagged: bool
+
+    @property
+    def declaration_status(self) -> str:
+        return NEEDS_REVIEW if self.flagged else CLEAR
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,9 +111,9 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+def _read_varint(data: bytes, pos: int, max_bytes: int) -> tuple[int, int]:
     value = shift = 0
-    for count in range(7):
+    for count in range(max_bytes):
         if pos >= len(data):
             raise TokenError("truncated")
         byte = data[pos]
@@ -116,19 +151,33 @@ def _b64decode(text: str) -> tuple[bytes, bool]:
     return data, whole and _b64encode(data) == text
 
 
-def encode_token(private_key: Ed25519PrivateKey, *, visitor_id: int, declaration_id: int,
-                 issued_at: datetime) -> str:
-    for name, value in (("visitor_id", visitor_id), ("declaration_id", declaration_id)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
-            raise ValueError(f"{name} must be an integer from 1 to {MAX_ID}")
-    if issued_at.tzinfo is None:
-        raise ValueError("issued_at must be timezone-aware")
+def is_uid(value) -> bool:
+    return isinstance(value, str) and _UID_RE.fullmatch(value) is not None
+
+
+def declared_minutes(issued_at: datetime, declared_at: datetime) -> int:
+    """Whole minutes from the declaration to the issue, rounded up, within 0..MAX_DECLARED_MIN."""
+    seconds = (issued_at - declared_at).total_seconds()
+    return min(MAX_DECLARED_MIN, max(0, math.ceil(seconds / 60)))
+
+
+def encode_token(private_key: Ed25519PrivateKey, *, visitor_uid: str, declared_at: datetime,
+                 flagged: bool, issued_at: datetime) -> str:
+    if not is_uid(visitor_uid):
+        raise ValueError("visitor_uid must be 24 lower-case hex digits")
+    for name, value in (("issued_at", issued_at), ("declared_at", declared_at)):
+        if not isinstance(value, datetime) or value.tzinfo is None:
+            raise ValueError(f"{name} must be a timezone-aware datetime")
+    if not isinstance(flagged, bool):
+        raise ValueError("flagged must be True or False")
     seconds = int(issued_at.timestamp())
     if not 0 <= seconds < 2 ** (8 * _TIME_BYTES):
         raise ValueError("issued_at is out of range")
+    issued = datetime.fromtimestamp(seconds, UTC)  # what the token says, to the second
+    declared = declared_minutes(issued, declared_at) * 2 + int(flagged)
     kid = bytes.fromhex(key_id_of(private_key.public_key()))
-    body = (kid + seconds.to_bytes(_TIME_BYTES, "big") + _varint(visitor_id)
-            + _varint(declaration_id))
+    body = (kid + seconds.to_bytes(_TIME_BYTES, "big") + bytes.fromhex(visitor_uid)
+            + _varint(declared))
     signature = private_key.sign(_SIGNED_CONTEXT + body)
     token = PREFIX + _b64encode(body + signature)
     assert len(token) <= MAX_TOKEN_LENGTH
@@ -140,35 +189,35 @@ def decode_unverified(text: str) -> tuple[TokenClaims, bytes, bytes]:
     if not isinstance(text, str):
         raise TokenError("malformed")
     text = text.strip()
-    if not text.startswith(PREFIX):
+    if text.startswith(SUPERSEDED_PREFIXES) and len(text) <= MAX_TOKEN_LENGTH:
+        raise TokenError("superseded")
+    if not text.startswith(PREFIX) or len(text) > MAX_TOKEN_LENGTH:
         raise TokenError("malformed")
-    if len(text) > MAX_TOKEN_LENGTH:
-        raise TokenError("malformed")
-    encoded = text[len(PREFIX):]
-    data, canonical = _b64decode(encoded)
-    header = _KID_BYTES + _TIME_BYTES
+    data, canonical = _b64decode(text[len(PREFIX):])
+    header = _KID_BYTES + _TIME_BYTES + UID_BYTES
     if len(data) < header:
         raise TokenError("truncated")
-    visitor_id, pos = _read_varint(data, header)
-    declaration_id, pos = _read_varint(data, pos)
+    declared, pos = _read_varint(data, header, _DECLARED_MAX_BYTES)
     signature = data[pos:]
     if len(signature) < _SIGNATURE_BYTES:
         raise TokenError("truncated")
-    if (len(signature) > _SIGNATURE_BYTES or not canonical or not visitor_id
-            or not declaration_id):
+    if len(signature) > _SIGNATURE_BYTES or not canonical:
         raise TokenError("malformed")
+    issued_at = datetime.fromtimestamp(
+        int.from_bytes(data[_KID_BYTES:_KID_BYTES + _TIME_BYTES], "big"), UTC)
     claims = TokenClaims(
         key_id=data[:_KID_BYTES].hex(),
-        visitor_id=visitor_id,
-        declaration_id=declaration_id,
-        issued_at=datetime.fromtimestamp(int.from_bytes(data[_KID_BYTES:header], "big"), UTC),
+        visitor_uid=data[_KID_BYTES + _TIME_BYTES:header].hex(),
+        issued_at=issued_at,
+        declared_at=issued_at - timedelta(minutes=declared >> 1),
+        flagged=bool(declared & 1),
     )
     return claims, data[:pos], signature
 
 
 def looks_like_token(text: str) -> bool:
     """For the camera's code registry: is this scanned text meant to be one of our tokens?"""
-    return isinstance(text, str) and text.strip().startswith(PREFIX)
+    return isinstance(text, str) and text.strip().startswith((PREFIX, *SUPERSEDED_PREFIXES))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -186,11 +235,14 @@ class KeyRing:
     def signing_key_id(self) -> str | None:
         return key_id_of(self.signing_key.public_key()) if self.signing_key else None
 
-    def issue(self, *, visitor_id: int, declaration_id: int, now: datetime) -> str:
+    def issue(self, *, visitor_uid: str, declared_at: datetime, flagged: bool,
+              now: datetime) -> str:
+        """A token for the visitor `visitor_uid` whose latest declaration was made at
+        `declared_at` (flagged or not), issued `now`."""
         if self.signing_key is None:
             raise RuntimeError("this key ring has no signing key (verification only)")
-        return encode_token(self.signing_key, visitor_id=visitor_id,
-                            declaration_id=declaration_id, issued_at=now)
+        return encode_token(self.signing_key, visitor_uid=visitor_uid, declared_at=declared_at,
+                            flagged=flagged, issued_at=now)
 
     def verify(self, text: str, *, now: datetime, max_age: timedelta | None) -> TokenClaims:
         """The token's claims, or TokenError with the reason it is refused."""

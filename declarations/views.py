@@ -53,11 +53,12 @@ from declarations.services import (
     check_in_declared,
     dependants_of,
     is_fresh,
+    issue_token,
     latest_declaration,
     reconfirm_declaration,
     submit_declaration,
 )
-from declarations.tokens import TokenError, load_keyring
+from declarations.tokens import TokenError, is_uid, load_keyring
 from declarations.venue_links import normalise_venue_code, verify_venue_signature
 from visits.models import OpenedBy, Visit, Visitor
 
@@ -66,7 +67,7 @@ logger = logging.getLogger(__name__)
 bp = Blueprint("declarations", __name__)
 
 REMEMBER_COOKIE = "khaibao_visitor"
-_REMEMBER_SALT = "khaibao.remember-visitor.v1"
+_REMEMBER_SALT = "khaibao.remember-visitor.v2"
 # Declarations this browser made and may show again (the confirmation pages): a short list.
 _SESSION_KEY = "declared"
 _SESSION_KEEP = 20
@@ -141,18 +142,19 @@ def _serializer() -> URLSafeTimedSerializer:
 
 
 def _remembered_visitor() -> Visitor | None:
-    """The visitor this phone declared as before: the cookie holds a signed visitor id only."""
+    """The visitor this phone declared as before: the cookie holds the visitor's signed global
+    identity only (never a row id, which a deleted visitor's successor could be given)."""
     raw = request.cookies.get(REMEMBER_COOKIE)
     if not raw or len(raw) > 200:
         return None
     try:
-        visitor_id, signed_at = _serializer().loads(
+        visitor_uid, signed_at = _serializer().loads(
             raw, max_age=int(_token_max_age().total_seconds()), return_timestamp=True)
     except (BadSignature, SignatureExpired):
         return None
-    if not isinstance(visitor_id, int):
+    if not is_uid(visitor_uid):
         return None
-    visitor = db.session.get(Visitor, visitor_id)
+    visitor = db.session.exec(select(Visitor).where(Visitor.uid == visitor_uid)).first()
     if visitor is None or visitor.declarant_id is not None:
         return None
     if visitor.tokens_valid_after is not None and signed_at < visitor.tokens_valid_after:
@@ -161,7 +163,7 @@ def _remembered_visitor() -> Visitor | None:
 
 
 def _remember(response: Response, visitor: Visitor) -> Response:
-    response.set_cookie(REMEMBER_COOKIE, _serializer().dumps(visitor.id),
+    response.set_cookie(REMEMBER_COOKIE, _serializer().dumps(visitor.uid),
                         max_age=int(_token_max_age().total_seconds()), httponly=True,
                         samesite="Lax", secure=request.is_secure, path="/")
     return response
@@ -314,7 +316,7 @@ def returning(code: str):
 
 
 def _qr_entry(visitor: Visitor, declaration: Declaration, now) -> dict:
-    token = keyring().issue(visitor_id=visitor.id, declaration_id=declaration.id, now=now)
+    token = issue_token(keyring(), visitor=visitor, declaration=declaration, now=now)
     return {
         "visitor": visitor, "declaration": declaration, "token": token,
         "display_name": display_name(visitor.full_name),

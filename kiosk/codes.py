@@ -21,9 +21,11 @@ KINDS = (TOKEN, CCCD, NATIONAL_QR, VENUE, UNKNOWN)
 # A QR code holds at most 7,089 digits; anything longer did not come from one.
 MAX_PAYLOAD_CHARS = 7089
 # Fixed with the declarations helper: short tokens decode far more reliably (qr-decoding.md).
-TOKEN_PREFIX = "KB1."
+# "KB2." is the current format (declarations/tokens.py); "KB1." codes are still recognised as
+# personal codes, so the door can tell their holders that theirs is from an earlier version.
+TOKEN_PREFIXES = ("KB2.", "KB1.")
 TOKEN_MAX_CHARS = 120
-_TOKEN_RE = re.compile(r"KB1\.[A-Za-z0-9_\-.]+")
+_TOKEN_RE = re.compile(r"KB[12]\.[A-Za-z0-9_\-.]+")
 _VENUE_PATH_RE = re.compile(r"(?:^|/)v/([A-Z0-9_-]{1,32})\Z")
 NAME_MAX_CHARS = 100
 

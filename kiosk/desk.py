@@ -14,7 +14,7 @@ from core.audit import record_audit
 from core.models import User
 from declarations.identity import check_phone, fold
 from declarations.models import Declaration
-from declarations.services import latest_declaration
+from declarations.services import issue_token, latest_declaration
 from declarations.tokens import KeyRing
 from visits.models import Visit, Visitor, VisitStatus
 from visits.stays import LOCAL_TZ
@@ -161,7 +161,7 @@ def reprint_qr(*, session: Session, venue_id: int, visitor_id: int, actor: User,
     declaration = latest_declaration(session=session, visitor_id=visitor_id)
     if declaration is None:
         raise ReprintError("no_declaration")  # a paper-list row: nothing was declared
-    token = keyring.issue(visitor_id=visitor.id, declaration_id=declaration.id, now=now)
+    token = issue_token(keyring, visitor=visitor, declaration=declaration, now=now)
     record_audit(session=session, now=now, actor=actor, action="visitor.qr_reprint",
                  target_type="visitor", target_id=visitor.id)
     session.commit()

@@ -22,14 +22,15 @@ from declarations.models import Declaration, DeclarationSource
 from declarations.rules import DEFAULT_RULES, TriageRules, triage
 from declarations.services import (
     DeclarationError,
+    DeclarationState,
     TokenRejected,
+    declaration_state,
     identify_token,
-    latest_declaration,
     reconfirm_declaration,
 )
 from declarations.tokens import KeyRing
 from kiosk.answers import HealthAnswers, validate_health_answers
-from kiosk.codes import CCCD, NATIONAL_QR, TOKEN, TOKEN_PREFIX, VENUE, parse_code
+from kiosk.codes import CCCD, NATIONAL_QR, TOKEN, TOKEN_PREFIXES, VENUE, parse_code
 from visits.events import publish_now
 from visits.models import ClosedBy, OpenedBy, Visit, Visitor, VisitStatus
 from visits.services import (
@@ -158,16 +159,16 @@ def handle_scan(
     code = parse_code(payload)
     try:
         if code.kind == TOKEN:
-            visitor = _visitor_from_token(session=session, text=code.text, now=now,
-                                          settings=settings)
-            result = _scan_known_visitor(session=session, now=now, venue=venue, visitor=visitor,
-                                         settings=settings, kiosk_id=kiosk_id)
+            found = _identify_token(session=session, text=code.text, now=now, settings=settings)
+            result = _scan_known_visitor(session=session, now=now, venue=venue,
+                                         visitor=found.visitor, settings=settings,
+                                         kiosk_id=kiosk_id, claims=found.claims)
         elif code.kind in (CCCD, NATIONAL_QR):
             result = _scan_identity(session=session, now=now, venue=venue, code=code,
                                     settings=settings, kiosk_id=kiosk_id)
         elif code.kind == VENUE:
             raise ScanError("venue_code_scanned", code.hint, field="payload")
-        elif code.text.startswith(TOKEN_PREFIX):
+        elif code.text.startswith(TOKEN_PREFIXES):
             # Our prefix but not our shape: a damaged or hand-typed personal code.
             raise ScanError("token_malformed", problem("token_malformed"), field="payload")
         else:
@@ -188,40 +189,42 @@ def _scan_venue(*, session: Session, venue_code) -> Venue:
     return venue
 
 
-def _visitor_from_token(*, session: Session, text: str, now: datetime,
-                        settings: ScanSettings) -> Visitor:
+def _identify_token(*, session: Session, text: str, now: datetime, settings: ScanSettings):
     """Verify the personal token offline and find its visitor (the declarations package's
     rules: signature, key, age, withdrawn codes, purged visitors)."""
     try:
-        found = identify_token(session=session, keyring=settings.keyring, text=text, now=now,
-                               max_age=settings.token_max_age,
-                               fresh_for=timedelta(hours=settings.rules.fresh_hours))
+        return identify_token(session=session, keyring=settings.keyring, text=text, now=now,
+                              max_age=settings.token_max_age,
+                              fresh_for=timedelta(hours=settings.rules.fresh_hours))
     except TokenRejected as exc:
         raise ScanError(f"token_{exc.reason}", exc.problem, field="payload") from None
-    return found.visitor
 
 
 def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visitor: Visitor,
-                        settings: ScanSettings, kiosk_id: int | None) -> ScanResult:
+                        settings: ScanSettings, kiosk_id: int | None,
+                        claims=None) -> ScanResult:
+    """A scan of someone the door can name (their personal code, or an ID card of a visitor
+    inside). `claims`: what their personal code says of their declaration, if they showed one."""
     lock_visitor(session=session, visitor_id=visitor.id)
     inside = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
     last = None if inside is not None else last_closed_visit(
         session=session, visitor_id=visitor.id, venue_id=venue.id)
-    declaration = latest_declaration(session=session, visitor_id=visitor.id)
+    state = declaration_state(session=session, visitor_id=visitor.id, claims=claims)
     action = decide_scan(
         now=now,
         rules=settings.rules,
         open_since=inside.checked_in_at if inside is not None else None,
         last_scan_checkout_at=(last.checked_out_at
                                if last is not None and last.closed_by == ClosedBy.scan else None),
-        declared_at=declaration.submitted_at if declaration is not None else None,
+        declared_at=state.declared_at if state is not None else None,
     )
     result = ScanResult(action="check_in", venue_code=venue.code, visitor=visitor)
     if action == ScanAction.check_in:
         result.visit = open_visit(
             session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
-            opened_by=OpenedBy.scan, kiosk_id=kiosk_id, declaration_id=declaration.id,
-            status=_visit_status(declaration), commit=False)
+            opened_by=OpenedBy.scan, kiosk_id=kiosk_id,
+            declaration_id=state.declaration.id if state.declaration is not None else None,
+            status=_visit_status(state.status), commit=False)
         session.commit()
     elif action == ScanAction.check_out:
         result.action = "check_out"
@@ -237,14 +240,18 @@ def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visito
     else:
         session.rollback()
         result.action = "needs_confirmation"
+        # A stale declaration this server holds can be renewed as it was ("nothing has
+        # changed"); one it knows only from the code (made elsewhere) is asked again.
+        known = state is not None and state.declaration is not None
         result.confirmation = _ask(
-            settings=settings, now=now, venue=venue, reason="stale", visitor=visitor,
-            declaration=declaration, kiosk_id=kiosk_id)
+            settings=settings, now=now, venue=venue, reason="stale" if known else "renew",
+            visitor=visitor, declaration=state.declaration if known else None,
+            declared_at=state.declared_at if state is not None else None, kiosk_id=kiosk_id)
     return result
 
 
-def _visit_status(declaration: Declaration) -> str:
-    return (VisitStatus.needs_review if declaration.status == "needs_review"
+def _visit_status(declaration_status: str) -> str:
+    return (VisitStatus.needs_review if declaration_status == "needs_review"
             else VisitStatus.clear)
 
 
@@ -284,8 +291,13 @@ def _scan_identity(*, session: Session, now: datetime, venue: Venue, code,
 
 def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
          visitor: Visitor | None, declaration: Declaration | None, kiosk_id: int | None,
-         identity: dict | None = None) -> dict:
-    """Sign the question for the touchscreen and show it on the venue's screens."""
+         identity: dict | None = None, declared_at: datetime | None = None) -> dict:
+    """Sign the question for the touchscreen and show it on the venue's screens. `reason`:
+    stale (a declaration to renew as it was, or to answer again), renew (a stale declaration
+    made elsewhere: answer the health questions again), identity (an ID card: the health
+    questions and a phone number)."""
+    if declaration is not None:
+        declared_at = declaration.submitted_at
     expires_at = now + timedelta(seconds=settings.ticket_ttl_s)
     ticket = _ticket_serializer(settings.ticket_secret).dumps({
         "exp": expires_at.timestamp(),
@@ -302,9 +314,8 @@ def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
         "ticket": ticket,
         "expires_at": expires_at.isoformat(),
         "display_name": name,
-        "declared_at": declaration.submitted_at.isoformat() if declaration is not None else None,
-        "declared_local": (format_local(declaration.submitted_at)
-                           if declaration is not None else None),
+        "declared_at": declared_at.isoformat() if declared_at is not None else None,
+        "declared_local": format_local(declared_at) if declared_at is not None else None,
     }
     publish_now(venue.code, {"type": "confirm", **confirmation})
     return confirmation
@@ -334,9 +345,9 @@ def confirm_scan(
     settings: ScanSettings,
 ) -> ScanResult:
     """The visitor answered the touchscreen: "nothing has changed" (a stale declaration is
-    renewed as it was), or health answers (changed since, or after an ID-card scan). Makes the
-    new declaration and the check-in in one transaction. A repeated answer (a double tap)
-    checks in once."""
+    renewed as it was), or health answers (changed since, a stale declaration made elsewhere, or
+    after an ID-card scan). Makes the new declaration and the check-in in one transaction. A
+    repeated answer (a double tap) checks in once."""
     question = _open_ticket(ticket, now=now, secret=settings.ticket_secret)
     venue = _scan_venue(session=session, venue_code=question.get("venue"))
     kiosk_id = question.get("kiosk")
@@ -354,6 +365,11 @@ def confirm_scan(
         elif previous.consent_text_version != version:
             # Consent lasts until withdrawn, but not across a change of the texts read.
             raise ScanError("consent_changed", problem("consent_changed"))
+    elif question.get("reason") == "renew":
+        visitor = session.get(Visitor, question.get("visitor") or 0)
+        if visitor is None:
+            raise ScanError("token_unknown_visitor", problem("token_unknown_visitor"))
+        health = _health_or_raise(answers, version, ask_phone=False)
     else:
         health = _health_or_raise(answers, version, ask_phone=True)
         visitor = _visitor_from_identity(session=session, identity=question.get("identity") or {},
@@ -391,7 +407,7 @@ def confirm_scan(
     session.flush()
     if inside is not None:  # checked in meanwhile by other means: the visit follows the answers
         inside.declaration_id = declaration.id
-        inside.status = _visit_status(declaration)
+        inside.status = _visit_status(declaration.status)
         session.add(inside)
         session.flush()
         publish_visit(session, inside, "check_in")
@@ -400,7 +416,7 @@ def confirm_scan(
         result.visit = open_visit(
             session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
             opened_by=OpenedBy.scan, kiosk_id=kiosk_id, declaration_id=declaration.id,
-            status=_visit_status(declaration), commit=False)
+            status=_visit_status(declaration.status), commit=False)
     session.commit()
     logger.info("declaration %s made at the kiosk (%s) for visitor %s: %s (visit %s)",
                 declaration.id, declaration.source, visitor.id, declaration.status,

@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from core.db import UtcDateTime, utcnow
+from core.db import UID_LENGTH, UtcDateTime, new_uid, utcnow
 
 
 class Visitor(SQLModel, table=True):
@@ -22,6 +22,10 @@ class Visitor(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    # The person's global identity (core.db.new_uid): personal QR codes name it, every server of
+    # an installation knows them by it.
+    uid: str = Field(default_factory=new_uid, max_length=UID_LENGTH,
+                     sa_column_kwargs={"unique": True, "default": new_uid})
     full_name: str = Field(max_length=100)
     # Lower-case, accent-free form of the name: "nguyen van an" finds "Nguyễn Văn An".
     name_folded: str = Field(max_length=100)

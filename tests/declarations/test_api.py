@@ -40,7 +40,7 @@ def test_submit_stores_visitor_declaration_and_visit(client, session, venue, clo
     assert list(body) == ["declaration_id", "visitor_id", "visit_id", "status", "token",
                           "qr_png_url", "qr_svg_url", "warnings"]
     assert body["status"] == "needs_review"
-    assert body["token"].startswith("KB1.") and len(body["token"]) <= 120
+    assert body["token"].startswith("KB2.") and len(body["token"]) <= 120
     assert body["qr_png_url"] == f"http://kiosk.test/qr/{body['token']}.png"
     declaration = session.get(Declaration, body["declaration_id"])
     assert declaration.symptoms == ["fever"] and declaration.rules_version == "default-1"
@@ -160,7 +160,7 @@ def test_a_stale_declaration_needs_confirmation_and_stores_nothing(client, sessi
 @pytest.mark.parametrize("mangle,code", [
     (lambda t: t[:-3], "token_truncated"),
     (lambda t: t[:10] + ("A" if t[10] != "A" else "B") + t[11:], "token_bad_signature"),
-    (lambda t: "KB1.!" + t[5:], "token_malformed"),
+    (lambda t: "KB2.!" + t[5:], "token_malformed"),
 ])
 def test_bad_tokens_are_refused_with_their_reason(client, session, venue, mangle, code):
     body = client.post("/api/v1/declarations", json=payload()).get_json()
@@ -173,14 +173,15 @@ def test_bad_tokens_are_refused_with_their_reason(client, session, venue, mangle
     assert counts(session) == before
 
 
-def test_expired_and_foreign_key_tokens(client, app, venue, clock, tmp_path):
+def test_expired_and_foreign_key_tokens(client, session, venue, clock, tmp_path):
     body = client.post("/api/v1/declarations", json=payload()).get_json()
     clock.advance(days=31)
     response = checkin(client, body["token"])
     assert (response.status_code, response.get_json()["code"]) == (422, "token_expired")
     assert response.get_json()["errors"]["payload"] == "Mã QR đã hết hạn, vui lòng khai báo lại"
+    person = session.get(Visitor, body["visitor_id"])
     stranger = load_keyring(tmp_path / "other-keys").issue(
-        visitor_id=body["visitor_id"], declaration_id=body["declaration_id"], now=clock.now())
+        visitor_uid=person.uid, declared_at=clock.now(), flagged=False, now=clock.now())
     assert checkin(client, stranger).get_json()["code"] == "token_unknown_key"
 
 
@@ -194,7 +195,7 @@ def test_revoked_and_deleted_visitors(client, session, venue, clock):
 
 
 def test_checkin_input_errors(client, venue):
-    assert checkin(client, "KB1.x", "NOPE").get_json()["errors"] == {
+    assert checkin(client, "KB2.x", "NOPE").get_json()["errors"] == {
         "venue_code": "Không có địa điểm nào mang mã này."}
     response = checkin(client, "just some text")
     assert (response.status_code, response.get_json()["code"]) == (422, "unknown_code")

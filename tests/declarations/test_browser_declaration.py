@@ -91,7 +91,7 @@ def test_declare_on_a_phone_then_check_in_with_the_qr(live_server, phone, venues
     # The receptionist's camera reads the QR from the phone screen.
     screenshot = phone.locator("#personal-qr").screenshot()
     texts = decode_qr(screenshot)
-    assert len(texts) == 1 and texts[0].startswith("KB1.") and len(texts[0]) <= 120
+    assert len(texts) == 1 and texts[0].startswith("KB2.") and len(texts[0]) <= 120
 
     # The kiosk at the annex sends what its camera read (a device script with its API token).
     kiosk_token = api_token(make_user("receptionist"))

@@ -5,13 +5,15 @@ from datetime import timedelta
 
 import pytest
 
+from core.db import new_uid
 from declarations.tokens import TokenError
 from declarations.views import keyring
 
 
 def test_rotate_then_retire(app, runner, clock):
     with app.app_context():
-        old_token = keyring().issue(visitor_id=1, declaration_id=1, now=clock.now())
+        old_token = keyring().issue(visitor_uid=new_uid(), declared_at=clock.now(), flagged=False,
+                                    now=clock.now())
         old_kid = keyring().signing_key_id
     listed = runner.invoke(args=["keys", "list"])
     assert listed.exit_code == 0 and f"* {old_kid}" in listed.output

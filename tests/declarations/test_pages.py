@@ -202,7 +202,7 @@ def test_forget_me_on_a_shared_phone(client, link):
 
 
 def test_qr_images_only_for_valid_tokens(client):
-    assert client.get("/qr/KB1.AAAA.png").status_code == 404
+    assert client.get("/qr/KB2.AAAA.png").status_code == 404
     assert client.get("/qr/hello.svg").status_code == 404
 
 

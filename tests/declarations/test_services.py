@@ -56,8 +56,8 @@ def test_submit_is_one_unit_of_work_or_nothing(session, venue):
                                 keyring=KEYS)
     assert counts(session) == (1, 1, 1)
     claims = KEYS.verify(result.token, now=T0, max_age=None)
-    assert (claims.visitor_id, claims.declaration_id) == (result.visitor.id,
-                                                         result.declaration.id)
+    assert (claims.visitor_uid, claims.declared_at, claims.flagged) == (
+        result.visitor.uid, result.declaration.submitted_at, False)
 
 
 def test_configured_rules_decide_and_their_version_is_stored(session, venue):

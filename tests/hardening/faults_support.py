@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 
 from core.auth import create_user, issue_api_token
 from declarations.models import Declaration
+from declarations.services import issue_token
 from kiosk import runtime
 from visits.models import Visitor
 
@@ -47,7 +48,7 @@ def seed_visitors(app, session, count: int, *, now) -> list[Person]:
         session.add(declaration)
         declarations.append(declaration)
     session.commit()
-    return [Person(v.id, keyring.issue(visitor_id=v.id, declaration_id=d.id, now=now))
+    return [Person(v.id, issue_token(keyring, visitor=v, declaration=d, now=now))
             for v, d in zip(visitors, declarations)]
 
 

@@ -110,6 +110,7 @@ def test_visits_import_survives_any_bytes(runner, session, venue, tmp_path, pref
 
 payloads = st.one_of(
     st.text(max_size=200),
+    st.text(max_size=120).map(lambda t: "KB2." + t),
     st.text(max_size=120).map(lambda t: "KB1." + t),
     st.lists(st.text(alphabet=st.characters(blacklist_characters="|"), max_size=20),
              min_size=5, max_size=9).map("|".join),
@@ -139,13 +140,13 @@ def test_checkins_with_any_body_are_a_clear_4xx_and_store_nothing(client, sessio
 
 # --- image uploads to POST /api/v1/scan ---------------------------------------------------------
 
-def _qr_png(text: str = "KB1.hello") -> bytes:
+def _qr_png(text: str = "KB2.hello") -> bytes:
     buffer = io.BytesIO()
     segno.make(text, error="m").save(buffer, kind="png", scale=8, border=4)
     return buffer.getvalue()
 
 
-def _qr_jpeg(text: str = "KB1.hello") -> bytes:
+def _qr_jpeg(text: str = "KB2.hello") -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()

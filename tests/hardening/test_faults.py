@@ -117,7 +117,7 @@ def test_a_lost_postgresql_server_is_a_503(tmp_path):
                       "CAMERA_SOURCE": "none", "BLE": "off"})
     client = app.test_client()
     try:
-        response = checkin(client, "kb_nobody", "KB1.eyJ2IjoxfQ.c2ln")
+        response = checkin(client, "kb_nobody", "KB2.eyJ2IjoxfQ.c2ln")
         body = assert_bilingual_503(response, "database_unavailable")
         assert body["message_en"].startswith("The database cannot be reached")
         assert health(client) == (503, "error: database_unavailable")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from declarations.models import Declaration
+from declarations.services import issue_token
 from kiosk import runtime
 from tests.conftest import T0
 from visits import events
@@ -152,7 +153,7 @@ def keyring(app):
 @pytest.fixture
 def make_token(keyring):
     def make(visitor, declaration, issued_at=T0) -> str:
-        return keyring.issue(visitor_id=visitor.id, declaration_id=declaration.id, now=issued_at)
+        return issue_token(keyring, visitor=visitor, declaration=declaration, now=issued_at)
 
     return make
 

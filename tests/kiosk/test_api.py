@@ -101,7 +101,8 @@ def test_bearer_scripts_need_no_csrf_header(client, clock, venue, token, bearer)
     ("venue_code", "payload", "code", "fields"),
     [
         ("NOPE", "x", "unknown_venue", ["venue_code"]),
-        ("HQ", "KB1.garbage", "token_truncated", ["payload"]),
+        ("HQ", "KB2.garbage", "token_truncated", ["payload"]),
+        ("HQ", "KB1.eyJ2IjoxfQ.c2ln", "token_superseded", ["payload"]),
         ("HQ", "WIFI:S:Cafe;;", "unknown_code", ["payload"]),
         ("HQ", "https://kiosk.test/v/HQ?k=abcdefghijklmnop", "venue_code_scanned", ["payload"]),
     ],

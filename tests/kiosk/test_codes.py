@@ -15,14 +15,16 @@ from kiosk.codes import KINDS, parse_code
 CCCD = ("001090012345|123456789|Nguyễn Văn An|01021990|Nam|"
         "Số 1 Tràng Tiền, Hoàn Kiếm, Hà Nội|01012021")
 NATIONAL = "******012345|NGUYEN VAN A|1990-**-**|0|3a7f09c2d1|<1<<0912345678"
-TOKEN = "KB1.eyJ2IjoxLCJ2aSI6NDJ9.c2lnbmF0dXJl"
+TOKEN = "KB2.ASNFZ4mrze8BI0VnAAAAAGk3Yc8ABtUCPPgb4s4SYktl2ZUFQdJfMKTkO2vdJYPIUKyrPgGtWh-Yj9pL"
+OLD_TOKEN = "KB1.eyJ2IjoxLCJ2aSI6NDJ9.c2lnbmF0dXJl"  # the first format: still "ours"
 VENUE = "https://kiosk.example.vn/v/DEMO?k=abc123_-"
 
 
 # --- personal token -------------------------------------------------------------------------
 
 @pytest.mark.parametrize("text", [
-    TOKEN, "KB1.a", "KB1." + "A" * 116, "KB1.abc.def.ghi", "KB1.-_-_", " KB1.abc\r\n",
+    TOKEN, OLD_TOKEN, "KB2.a", "KB2." + "A" * 116, "KB1." + "A" * 116, "KB1.abc.def.ghi",
+    "KB2.-_-_", " KB2.abc\r\n",
 ])
 def test_personal_tokens(text):
     code = parse_code(text)
@@ -31,8 +33,8 @@ def test_personal_tokens(text):
 
 
 @pytest.mark.parametrize("text", [
-    "KB1.", "KB1." + "A" * 117, "KB2.abc", "kb1.abc", "KB1.ab=c", "KB1.ab c", "KB1.ab+c",
-    "KB1.ab/c", "xKB1.abc", "KB1.abc\x00",
+    "KB1.", "KB2.", "KB2." + "A" * 117, "KB3.abc", "kb2.abc", "KB2.ab=c", "KB2.ab c",
+    "KB2.ab+c", "KB2.ab/c", "xKB2.abc", "KB2.abc\x00",
 ])
 def test_not_personal_tokens(text):
     assert parse_code(text).kind == "unknown"

@@ -131,7 +131,7 @@ def test_manual_check_in_with_the_declaration_schema(client, clock, session, ven
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "PHẠM THỊ LAN" in page and "Vui lòng gặp lễ tân" in page
-    assert "/qr/KB1." in page
+    assert "/qr/KB2." in page
     [visit] = session.exec(select(Visit)).all()
     assert (visit.opened_by, visit.status) == ("staff", "needs_review")
     assert visit.kiosk_id is not None
@@ -243,7 +243,7 @@ def test_find_a_visitor_and_print_their_qr_again(client, clock, session, venue, 
     response = client.post(f"/kiosk/visitors/{lan.id}/qr")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    assert "PHẠM THỊ LAN" in page and "/qr/KB1." in page
+    assert "PHẠM THỊ LAN" in page and "/qr/KB2." in page
     audit = session.exec(select(AuditEvent).where(AuditEvent.action == "visitor.qr_reprint")).one()
     assert audit.target_id == str(lan.id)
     # Not for someone who never came here, nor for a paper-list row with no declaration.

@@ -8,6 +8,8 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
+from core.db import new_uid
+from declarations.services import issue_token
 from declarations.tokens import generate_keyring
 from kiosk.services import ScanError, handle_scan
 from tests.conftest import T0
@@ -171,8 +173,9 @@ def test_a_visit_elsewhere_does_not_make_this_scan_a_check_out(
     [
         ("hello world", "unknown_code"),
         ("https://kiosk.test/v/HQ?k=abcdefghijklmnop", "venue_code_scanned"),
-        ("KB1.AAAA", "token_truncated"),
-        ("KB1." + "A" * 110, "token_malformed"),
+        ("KB2.AAAA", "token_truncated"),
+        ("KB2." + "A" * 116, "token_malformed"),
+        ("KB1.eyJ2IjoxLCJ2aSI6NDJ9.c2lnbmF0dXJl", "token_superseded"),
     ],
 )
 def test_codes_that_check_nobody_in_are_refused_and_shown(session, venue, scan, stream,
@@ -189,7 +192,7 @@ def test_codes_that_check_nobody_in_are_refused_and_shown(session, venue, scan, 
 def test_forged_expired_revoked_and_purged_tokens_are_refused(
         session, venue, visitor, make_declaration, make_token, scan, scan_settings):
     declaration = make_declaration(visitor=visitor)
-    forged = generate_keyring().issue(visitor_id=visitor.id, declaration_id=declaration.id, now=T0)
+    forged = issue_token(generate_keyring(), visitor=visitor, declaration=declaration, now=T0)
     with pytest.raises(ScanError) as error:
         scan(forged, T0)
     assert error.value.code == "token_unknown_key"
@@ -211,7 +214,7 @@ def test_forged_expired_revoked_and_purged_tokens_are_refused(
         scan(token, later(minutes=1))
     assert error.value.code == "token_revoked"
 
-    ghost = make_token(type("Gone", (), {"id": 999_999})(), declaration)
+    ghost = make_token(type("Gone", (), {"uid": new_uid()})(), declaration)
     with pytest.raises(ScanError) as error:
         scan(ghost, later(minutes=1))
     assert error.value.code == "token_unknown_visitor"
