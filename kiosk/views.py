@@ -83,6 +83,41 @@ def kiosk_venue() -> Venue:
     return venue
 
 
+def desk_venues() -> list[Venue]:
+    """The active venues the signed-in staff member may work the desk of (core.staff's scope:
+    an admin every venue, a receptionist the venues assigned to them), by code."""
+    from core.services import list_venues
+    from core.staff import venue_scope
+
+    scope = venue_scope(session=db.session, user=current_user._get_current_object())
+    return [v for v in list_venues(session=db.session) if v.is_active and scope.allows(v.id)]
+
+
+def desk_venue() -> Venue:
+    """The venue a desk page acts on: the one asked for (?venue= or the form's `venue`) if the
+    user may act on it, else this kiosk's own venue, else the user's first. A receptionist
+    assigned nowhere gets a page saying so; another venue's code is refused, never shown."""
+    venues = desk_venues()
+    asked = request.values.get("venue")
+    by_code = {v.code: v for v in venues}
+    if asked:
+        venue = by_code.get(asked.strip().upper())
+        if venue is None:
+            abort(404)
+        return venue
+    if current_app.config["VENUE"] in by_code:
+        return by_code[current_app.config["VENUE"]]
+    if not venues:
+        message = _("You are not assigned to any venue yet: ask an administrator to assign you.")
+        abort(make_response(render_template("core/error.html", status=403, message=message),
+                            403))
+    return venues[0]
+
+
+def _to_desk(venue: Venue):
+    return redirect(url_for("kiosk.desk", venue=venue.code))
+
+
 def device_kiosk_id(venue: Venue) -> int | None:
     """Visits taken at this kiosk's own venue record this device; other venues (a central server
     taking scans for many) record none."""
@@ -301,7 +336,9 @@ def venue_qr():
 def event_stream():
     """Server-sent events for the screen: check-ins and check-outs of this venue, device status,
     heartbeat comments. Holds no database session while it waits."""
-    venue_code = kiosk_venue().code
+    # The door's own screen follows its venue; desk staff may follow any venue they work at.
+    venue_code = (desk_venue() if request.args.get("venue") and current_user.is_authenticated
+                  else kiosk_venue()).code
     db.session.close()  # done with the database before the long wait
     app = current_app._get_current_object()
     workers = app.extensions["workers"]
@@ -382,7 +419,7 @@ def _desk_context(venue: Venue) -> dict:
 @bp.get("/kiosk/desk")
 @roles_required(*DESK_ROLES)
 def desk():
-    venue = kiosk_venue()
+    venue = desk_venue()
     if request.args.get("part") == "lists":  # desk.js refreshes just the lists
         return render_template("kiosk/_desk_lists.html", **_desk_context(venue))
     query = request.args.get("q", "")
@@ -395,7 +432,7 @@ def desk():
         device_messages=device_messages(current_app.extensions["workers"],
                                         database_state(current_app)),
         public_url_warning=public_url_warning(),
-        password_url=_password_url())
+        password_url=_password_url(), desk_venues=desk_venues())
 
 
 def _password_url() -> str | None:
@@ -410,14 +447,14 @@ def _password_url() -> str | None:
 @roles_required(*DESK_ROLES)
 def day_log():
     """Today's entry/exit log (or another day's: ?day=YYYY-MM-DD), printable."""
-    venue = kiosk_venue()
+    venue = desk_venue()
     today = desk_services.local_today(clock.now())
     try:
         day = date.fromisoformat(request.args.get("day", "")) if request.args.get("day") \
             else today
     except ValueError:
         flash(_("Choose a date as YYYY-MM-DD."), "error")
-        return redirect(url_for("kiosk.day_log"))
+        return redirect(url_for("kiosk.day_log", venue=venue.code))
     rows = desk_services.day_log(session=db.session, venue_id=venue.id, day=day)
     return render_template("kiosk/log.html", venue=venue, day=day, today=today, rows=rows,
                            counts=desk_services.day_counts(session=db.session, venue_id=venue.id,
@@ -431,7 +468,7 @@ def day_log():
 @roles_required(*DESK_ROLES)
 def reprint_qr(visitor_id: int):
     """A new copy of a visitor's personal QR (they lost it or forgot their phone)."""
-    venue = kiosk_venue()
+    venue = desk_venue()
     app = current_app._get_current_object()
     try:
         visitor, _declaration, token = desk_services.reprint_qr(
@@ -440,7 +477,7 @@ def reprint_qr(visitor_id: int):
             now=clock.now())
     except desk_services.ReprintError as exc:
         flash(str(REPRINT_ERRORS[exc.code]), "error")
-        return redirect(url_for("kiosk.desk"))
+        return _to_desk(venue)
     return render_template("kiosk/reprint.html", venue=venue, token=token,
                            name=visit_services.display_name(visitor))
 
@@ -461,7 +498,7 @@ CLOSED_BY_WORDS = {
 @bp.post("/kiosk/visits/<int:visit_id>/check-out")
 @roles_required(*DESK_ROLES)
 def staff_check_out(visit_id: int):
-    venue = kiosk_venue()
+    venue = desk_venue()
     try:
         visit_services.check_out_by_staff(session=db.session, visit_id=visit_id, venue_id=venue.id,
                                     now=clock.now())
@@ -469,30 +506,30 @@ def staff_check_out(visit_id: int):
         flash(str(exc.message), "error")
     else:
         flash(_("Checked out."), "success")
-    return redirect(url_for("kiosk.desk"))
+    return _to_desk(venue)
 
 
 @bp.post("/kiosk/visits/close-all")
 @roles_required(*DESK_ROLES)
 def close_all():
-    venue = kiosk_venue()
+    venue = desk_venue()
     if request.form.get("confirm") != "yes":
         flash(_("Tick the box to confirm closing every open visit."), "error")
-        return redirect(url_for("kiosk.desk"))
+        return _to_desk(venue)
     count = visit_services.close_all(session=db.session, venue_id=venue.id, now=clock.now(),
                                actor=current_user._get_current_object())
     flash(_("%(count)d visits closed.", count=count), "success")
-    return redirect(url_for("kiosk.desk"))
+    return _to_desk(venue)
 
 
 @bp.post("/kiosk/visits/<int:visit_id>/review")
 @roles_required(*DESK_ROLES)
 def review(visit_id: int):
-    venue = kiosk_venue()
+    venue = desk_venue()
     decision = request.form.get("decision")
     if decision not in ("admit", "turn_away"):
         flash(_("Choose admit or turn away."), "error")
-        return redirect(url_for("kiosk.desk"))
+        return _to_desk(venue)
     try:
         visit_services.review_visit(session=db.session, visit_id=visit_id, venue_id=venue.id,
                               admit=decision == "admit", note=request.form.get("note"),
@@ -502,7 +539,7 @@ def review(visit_id: int):
     else:
         flash(_("Visitor admitted.") if decision == "admit" else _("Visitor turned away."),
               "success")
-    return redirect(url_for("kiosk.desk"))
+    return _to_desk(venue)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -701,7 +738,7 @@ def _manual_context(venue: Venue, values: dict, *, errors=None, warnings=None,
     province_code = values.get("province_code")
     return dict(
         venue=venue, values=values, errors=errors or {}, warnings=warnings or {},
-        dependant=False, declarant=None, action=url_for("kiosk.manual"),
+        dependant=False, declarant=None, action=url_for("kiosk.manual", venue=venue.code),
         labels=LABELS, symptoms=SYMPTOMS, exposures=EXPOSURES, genders=GENDERS,
         purposes=VISIT_PURPOSES, conditions=CONDITIONS,
         collect_conditions=current_app.config["COLLECT_CONDITIONS"],
@@ -722,7 +759,7 @@ def manual():
     the same schema as the phone form, then the check-in, recorded as opened by staff."""
     from declarations.services import submit_declaration
 
-    venue = kiosk_venue()
+    venue = desk_venue()
     if request.method == "GET":
         return render_template("declarations/form.html",
                                **_manual_context(venue, {"nationality": "VN"}))

@@ -117,7 +117,7 @@ def test_manual_check_in_with_the_declaration_schema(client, clock, session, ven
 
     version = venue_consent_version(venue, retention_days=21)
     page = client.get("/kiosk/manual").get_data(as_text=True)
-    assert "Họ tên (ghi chữ IN HOA)" in page and 'action="/kiosk/manual"' in page
+    assert "Họ tên (ghi chữ IN HOA)" in page and 'action="/kiosk/manual?venue=HQ"' in page
     # The one schema: a bad phone number and no consent are refused, nothing stored.
     response = client.post("/kiosk/manual", data=_form(version, phone="12",
                                                        consent_processing=""))
@@ -160,7 +160,7 @@ def test_the_receptionists_own_form_records_the_visitors_consent(client, session
     assert "Khách đã nghe nội dung này và đồng ý." in page
     assert "Nhắc khách:" in page
     assert "Ghi nhận khách vào</button>" in page and "Gửi tờ khai" not in page
-    assert 'href="/kiosk/desk"' in page
+    assert 'href="/kiosk/desk?venue=HQ"' in page
     version = venue_consent_version(venue, retention_days=21)
     response = client.post("/kiosk/manual", data=_form(version, id_number=""))
     assert response.status_code == 200, response.get_data(as_text=True)[:2000]
@@ -274,3 +274,60 @@ def test_the_days_log_lists_entries_and_exits_and_prints(client, clock, venue, r
     yesterday = client.get("/kiosk/log?day=2026-03-09").get_data(as_text=True)
     assert "HÔM QUA" in yesterday and "MỘT NGƯỜI" not in yesterday
     assert client.get("/kiosk/log?day=notaday").status_code == 302
+
+
+def test_a_receptionist_works_the_desk_of_each_of_their_venues_and_no_other(
+        client, clock, session, make_venue, make_user, login, make_visitor, make_visit):
+    """The desk follows core.staff's scope: every venue a receptionist is assigned to (a picker
+    when there are several), another venue's lists and actions refused."""
+    hq, annex, other = (make_venue(code="HQ", name="Trụ sở"), make_venue(code="ANNEX", name="Nhà B"),
+                        make_venue(code="OTHER", name="Nơi khác"))
+    at_annex = make_visit(visitor=make_visitor(full_name="Ở Nhà B"), venue=annex, checked_in_at=T0)
+    at_other = make_visit(visitor=make_visitor(full_name="Ở Nơi Khác"), venue=other,
+                          checked_in_at=T0, status="needs_review")
+    login(make_user("receptionist", username="mai", venues=["HQ", "ANNEX"]))
+
+    page = client.get("/kiosk/desk").get_data(as_text=True)  # the kiosk's own venue first
+    assert "Bàn lễ tân — Trụ sở" in page and 'id="desk-venues"' in page
+    assert "Nhà B" in page and "Nơi khác" not in page
+    page = client.get("/kiosk/desk?venue=ANNEX").get_data(as_text=True)
+    assert "Bàn lễ tân — Nhà B" in page and "Ở NHÀ B" in page
+    assert 'name="venue" value="ANNEX"' in page
+    # Another venue: neither its lists, nor its log, nor its actions.
+    assert client.get("/kiosk/desk?venue=OTHER").status_code == 404
+    assert client.get("/kiosk/log?venue=OTHER").status_code == 404
+    assert client.get("/kiosk/events?venue=OTHER").status_code == 404
+    assert client.post(f"/kiosk/visits/{at_other.id}/review",
+                       data={"decision": "admit", "venue": "OTHER"}).status_code == 404
+    # An id of another venue's visit sent with one's own venue changes nothing either.
+    client.post(f"/kiosk/visits/{at_other.id}/review", data={"decision": "admit", "venue": "HQ"})
+    client.post(f"/kiosk/visits/{at_other.id}/check-out", data={"venue": "ANNEX"})
+    session.expire_all()
+    assert session.get(Visit, at_other.id).status == "needs_review"
+    assert session.get(Visit, at_other.id).checked_out_at is None
+    # Their own venue's visitor is checked out from that venue's desk.
+    response = client.post(f"/kiosk/visits/{at_annex.id}/check-out", data={"venue": "ANNEX"})
+    assert response.headers["Location"].endswith("/kiosk/desk?venue=ANNEX")
+    session.expire_all()
+    assert session.get(Visit, at_annex.id).closed_by == "staff"
+
+
+def test_one_venue_keeps_the_desk_simple_and_none_says_so(client, make_venue, make_user, login):
+    make_venue(code="HQ", name="Trụ sở")
+    make_venue(code="ANNEX", name="Nhà B")
+    login(make_user("receptionist", username="mot", venues=["HQ"]))
+    page = client.get("/kiosk/desk").get_data(as_text=True)
+    assert 'id="desk-venues"' not in page and "Bàn lễ tân — Trụ sở" in page
+    client.post("/logout")
+    login(make_user("receptionist", username="khong", venues=[]))
+    response = client.get("/kiosk/desk")
+    assert response.status_code == 403
+    assert "chưa được phân công địa điểm" in response.get_data(as_text=True)
+
+
+def test_an_admin_sees_every_venue(client, make_venue, make_user, login):
+    make_venue(code="HQ", name="Trụ sở")
+    make_venue(code="ANNEX", name="Nhà B")
+    login(make_user("admin", username="quantri"))
+    page = client.get("/kiosk/desk").get_data(as_text=True)
+    assert "Trụ sở" in page and "Nhà B" in page and 'id="desk-venues"' in page
