@@ -436,11 +436,10 @@ def desk():
 
 
 def _password_url() -> str | None:
-    """The staff's own password page, where this installation has one."""
-    for endpoint in ("core.change_password", "core.password", "auth.change_password"):
-        if endpoint in current_app.view_functions:
-            return url_for(endpoint)
-    return None
+    """The staff's own password page (core's /account/password, built by the trust work), once
+    it is there."""
+    endpoint = "core.change_own_password"
+    return url_for(endpoint) if endpoint in current_app.view_functions else None
 
 
 @bp.get("/kiosk/log")

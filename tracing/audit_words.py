@@ -54,6 +54,7 @@ DETAIL_NAMES = {
     "visitors": _l("visitors"),
     "days_folded": _l("days counted"),
     "query": _l("query"),
+    "visitor_ids": _l("visitors found (ids)"),
 }
 
 VALUE_WORDS = {

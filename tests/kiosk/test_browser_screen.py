@@ -349,3 +349,74 @@ def test_the_door_screen_at_kiosk_sizes_shows_visitors_only_what_they_can_act_on
             assert steps["y"] + steps["height"] >= 0.6 * height
     finally:
         manager.stop()
+
+
+@pytest.mark.parametrize("size", ["landscape", "phone"])
+def test_the_desk_as_a_receptionist_sees_it(live_server, open_page, clock, venue, size,
+                                            make_user, make_visitor, make_visit,
+                                            make_declaration):
+    from tests.support.pages import (
+        SIZES,
+        horizontal_overflow,
+        small_touch_targets,
+        untranslated,
+    )
+    from visits.services import close_visit
+
+    clock.advance(hours=2)
+    lan = make_visitor(full_name="Phạm Thị Lan", phone_e164="+84987654321")
+    make_visit(visitor=lan, venue=venue, checked_in_at=T0,
+               declaration_id=make_declaration(visitor=lan, visitor_company="Công ty Sông Hồng",
+                                               host_name="Anh Đức").id)
+    hoa = make_visitor(full_name="Lê Thị Hoa", phone_e164="+84912000002")
+    flagged = make_visit(visitor=hoa, venue=venue, checked_in_at=T0, status="needs_review",
+                         declaration_id=make_declaration(visitor=hoa, status="needs_review",
+                                                         symptoms=["fever"],
+                                                         body_temperature_c=38.2).id)
+    from sqlmodel import Session
+
+    from core.db import db
+
+    with Session(db.engine(live_server.app)) as other:
+        close_visit(session=other, visit=other.get(type(flagged), flagged.id),
+                    now=T0 + __import__("datetime").timedelta(minutes=30), closed_by="scan")
+    make_user("receptionist", username="mai")
+    page = open_page(**SIZES[size])
+    page.goto(live_server.url + "/login")
+    page.get_by_label("Tên đăng nhập").fill("mai")
+    page.get_by_label("Mật khẩu").fill("correct horse battery")
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_url(live_server.url + "/")
+    page.get_by_role("link", name="Bàn lễ tân").click()
+
+    row = page.locator('#desk-lists li[data-visit]', has_text="PHẠM THỊ LAN")
+    expect(row.locator('[data-fact="phone"]')).to_have_text("Điện thoại: 0987 654 321")
+    expect(row.locator('[data-fact="company"]')).to_have_text("Đơn vị: Công ty Sông Hồng")
+    expect(row.locator('[data-fact="host"]')).to_have_text("Người cần gặp: Anh Đức")
+    expect(page.locator('[data-count="entries"]')).to_have_text("2 lượt vào")
+    # The flagged visitor who left before anyone decided is still there, shown as gone.
+    waiting = page.locator(".desk-flagged li", has_text="LÊ THỊ HOA")
+    expect(waiting.locator("[data-left]")).to_have_text("Đã ra lúc 09:30 khi chưa có quyết định")
+    expect(waiting).to_contain_text("38,2 °C")  # a decimal comma
+    assert horizontal_overflow(page) == 0
+    assert small_touch_targets(page) == []
+    assert untranslated(page) == []
+
+    # Find a visitor by phone and print their QR again.
+    page.get_by_label("Tìm khách (họ tên hoặc số điện thoại)").fill("0987654321")
+    page.get_by_role("button", name="Tìm", exact=True).click()
+    found = page.locator("#desk-found li")
+    expect(found).to_have_count(1)
+    found.get_by_role("button", name="In lại mã QR của khách").click()
+    expect(page.locator("#reprint .card-name")).to_have_text("PHẠM THỊ LAN")
+    expect(page.locator("#reprint img")).to_be_visible()
+    assert page.locator("#reprint img").evaluate("img => img.naturalWidth") > 0
+
+    # Today's log, printable.
+    page.goto(live_server.url + "/kiosk/log")
+    rows = page.locator("#day-log tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.nth(0)).to_contain_text("09:00")
+    expect(page.get_by_role("button", name="In", exact=True)).to_be_visible()
+    assert horizontal_overflow(page) == 0
+    assert untranslated(page) == []

@@ -331,3 +331,12 @@ def test_an_admin_sees_every_venue(client, make_venue, make_user, login):
     login(make_user("admin", username="quantri"))
     page = client.get("/kiosk/desk").get_data(as_text=True)
     assert "Trụ sở" in page and "Nhà B" in page and 'id="desk-venues"' in page
+
+
+def test_the_desk_links_to_the_staff_members_own_password_page(app, client, venue,
+                                                               receptionist):
+    page = client.get("/kiosk/desk").get_data(as_text=True)
+    if "core.change_own_password" in app.view_functions:
+        assert 'href="/account/password"' in page and "Đổi mật khẩu" in page
+    else:  # not built yet on this checkout: no dead link
+        assert "Đổi mật khẩu" not in page
