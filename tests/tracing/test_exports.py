@@ -151,3 +151,28 @@ def test_any_text_survives_csv_and_never_starts_like_a_formula(values):
         assert not cell.startswith(FORMULA_TRIGGERS)
         if cell.startswith("'") and cell[1:].startswith(FORMULA_TRIGGERS):
             assert cell[1:] in values
+
+
+def test_libreoffice_keeps_id_numbers_as_text(session, venue_with_visits, tmp_path):
+    """Opened in LibreOffice Calc (headless, converting the CSV to XLSX), an ID number keeps its
+    leading zeros and a phone stays as dialled. Needs LibreOffice (not installed by `make test`:
+    it is large); the same file was checked by hand in Calc."""
+    import shutil
+    import subprocess
+
+    import openpyxl
+
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        pytest.skip("LibreOffice (soffice) is not installed")
+    path = tmp_path / "visits.csv"
+    path.write_bytes(_export(session, venue_with_visits, "csv").read())
+    subprocess.run([soffice, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo",
+                    "--infilter=CSV:44,34,76,1", "--convert-to", "xlsx", "--outdir",
+                    str(tmp_path), str(path)], check=True, timeout=180,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sheet = openpyxl.load_workbook(tmp_path / "visits.xlsx", data_only=True).active
+    rows = list(sheet.iter_rows(values_only=True))
+    header = list(rows[0])
+    assert rows[1][header.index("Số giấy tờ")] == "001090010000"
+    assert rows[1][header.index("Số điện thoại")] == "0912 340 000"
