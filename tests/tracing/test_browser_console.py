@@ -48,3 +48,43 @@ def test_tracer_finds_contacts_and_downloads_csv(live_server, page, scenario, ma
     text = data.decode("utf-8-sig")
     for name, *_ in EXPECTED_CONTACTS:
         assert name in text
+
+
+def test_the_import_page_shows_vietnamese_in_its_monospace_font(live_server, page, make_user):
+    """The sample row is monospace: the bundled font (no CDN) has every Vietnamese letter, so
+    'Liễu' is drawn in it, not patched from another font or shown as a box."""
+    from tests.support.pages import horizontal_overflow, untranslated
+
+    make_user("tracer", username="thu")
+    page.goto(live_server.url + "/login?next=/tracing/import")
+    page.get_by_label("Tên đăng nhập").fill("thu")
+    page.get_by_label("Mật khẩu").fill("correct horse battery")
+    page.get_by_role("button", name="Đăng nhập").click()
+    page.wait_for_url(live_server.url + "/tracing/import")
+    sample = page.locator("pre.sample")
+    assert "Trần Thị Liễu" in sample.inner_text()
+    assert sample.evaluate("el => getComputedStyle(el).fontFamily").startswith('"KhaiBao Mono"')
+    page.wait_for_function("""() => document.fonts.ready.then(() =>
+        [...document.fonts].some(f => f.family.replace(/"/g, '') === 'KhaiBao Mono'
+                                      && f.status === 'loaded'))""")
+    assert horizontal_overflow(page) == 0
+    assert untranslated(page) == []
+
+
+def test_the_bundled_monospace_font_has_every_vietnamese_letter():
+    import unicodedata
+    from pathlib import Path
+
+    from fontTools.ttLib import TTFont
+
+    root = Path(__file__).resolve().parents[2]
+    font = TTFont(root / "static" / "fonts" / "NotoSansMono-Vietnamese.ttf")
+    cmap = font.getBestCmap()
+    vowels, consonants = "aăâeêioôơuưy", "bcdđghklmnpqrstvx"
+    marks = ("", "\u0300", "\u0301", "\u0303", "\u0309", "\u0323")  # huyền sắc ngã hỏi nặng
+    wanted = {unicodedata.normalize("NFC", base + mark)
+              for letter in vowels for base in (letter, letter.upper()) for mark in marks}
+    wanted |= set(consonants + consonants.upper())
+    missing = sorted(ch for ch in wanted if len(ch) == 1 and ord(ch) not in cmap)
+    assert missing == []
+    assert "ễ" in wanted and ord("ễ") in cmap
