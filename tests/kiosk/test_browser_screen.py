@@ -358,6 +358,7 @@ def test_the_desk_as_a_receptionist_sees_it(live_server, open_page, clock, venue
     from tests.support.pages import (
         SIZES,
         horizontal_overflow,
+        sign_in,
         small_touch_targets,
         untranslated,
     )
@@ -373,20 +374,18 @@ def test_the_desk_as_a_receptionist_sees_it(live_server, open_page, clock, venue
                          declaration_id=make_declaration(visitor=hoa, status="needs_review",
                                                          symptoms=["fever"],
                                                          body_temperature_c=38.2).id)
+    from datetime import timedelta
+
     from sqlmodel import Session
 
     from core.db import db
 
     with Session(db.engine(live_server.app)) as other:
         close_visit(session=other, visit=other.get(type(flagged), flagged.id),
-                    now=T0 + __import__("datetime").timedelta(minutes=30), closed_by="scan")
+                    now=T0 + timedelta(minutes=30), closed_by="scan")
     make_user("receptionist", username="mai")
     page = open_page(**SIZES[size])
-    page.goto(live_server.url + "/login")
-    page.get_by_label("Tên đăng nhập").fill("mai")
-    page.get_by_label("Mật khẩu").fill("correct horse battery")
-    page.get_by_role("button", name="Đăng nhập").click()
-    page.wait_for_url(live_server.url + "/")
+    sign_in(page, live_server.url, "mai")
     page.get_by_role("link", name="Bàn lễ tân").click()
 
     row = page.locator('#desk-lists li[data-visit]', has_text="PHẠM THỊ LAN")

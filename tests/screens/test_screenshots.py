@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from declarations.venue_links import venue_path
-from tests.conftest import PASSWORD, T0
+from tests.conftest import T0
 from tests.kiosk.conftest import CCCD_TEXT
-from tests.support.pages import SIZES, horizontal_overflow, screenshot
+from tests.support.pages import SIZES, horizontal_overflow, screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.screenshots]
 
@@ -49,14 +49,6 @@ def scene(session, clock, make_venue, make_user, make_visitor, make_visit, make_
     return {"venue": venue, "admin": make_user("admin", username="quantri"),
             "desk": make_user("receptionist", username="mai"),
             "tracer": make_user("tracer", username="dieutra"), "lan": lan}
-
-
-def sign_in(page, url, username):
-    page.goto(url + "/login")
-    page.get_by_label("Tên đăng nhập").fill(username)
-    page.get_by_label("Mật khẩu").fill(PASSWORD)
-    page.get_by_role("button", name="Đăng nhập").click()
-    page.wait_for_url(re.compile(r".*/$"))
 
 
 def shoot(page, name, size):

@@ -53,14 +53,10 @@ def test_tracer_finds_contacts_and_downloads_csv(live_server, page, scenario, ma
 def test_the_import_page_shows_vietnamese_in_its_monospace_font(live_server, page, make_user):
     """The sample row is monospace: the bundled font (no CDN) has every Vietnamese letter, so
     'Liễu' is drawn in it, not patched from another font or shown as a box."""
-    from tests.support.pages import horizontal_overflow, untranslated
+    from tests.support.pages import horizontal_overflow, sign_in, untranslated
 
     make_user("tracer", username="thu")
-    page.goto(live_server.url + "/login?next=/tracing/import")
-    page.get_by_label("Tên đăng nhập").fill("thu")
-    page.get_by_label("Mật khẩu").fill("correct horse battery")
-    page.get_by_role("button", name="Đăng nhập").click()
-    page.wait_for_url(live_server.url + "/tracing/import")
+    sign_in(page, live_server.url, "thu", then="/tracing/import")
     sample = page.locator("pre.sample")
     assert "Trần Thị Liễu" in sample.inner_text()
     assert sample.evaluate("el => getComputedStyle(el).fontFamily").startswith('"KhaiBao Mono"')
