@@ -126,23 +126,10 @@ def make_venue(session):
 def make_user(session):
     counter = iter(range(1, 10_000))
 
-    def make(role: str = "receptionist", password: str = PASSWORD, venues=None, **overrides):
-        """A staff account. A receptionist works at the venues named by `venues` (codes), by
-        default at every venue that exists when it is made (core.staff scopes the desk)."""
-        from sqlmodel import select
-
-        from core.staff import add_assignments
-
+    def make(role: str = "receptionist", password: str = PASSWORD, **overrides):
         username = overrides.pop("username", f"{role}{next(counter)}")
-        user = create_user(session=session, username=username, role=role, password=password,
+        return create_user(session=session, username=username, role=role, password=password,
                            now=T0, **overrides)
-        if role == "receptionist":  # no audit event: tests count those
-            query = select(Venue) if venues is None else select(Venue).where(
-                Venue.code.in_(venues))
-            add_assignments(session=session, user=user, venues=list(session.exec(query)),
-                            now=T0)
-            session.commit()
-        return user
 
     return make
 

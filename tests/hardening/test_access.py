@@ -129,7 +129,9 @@ def sample(app, make_venue, make_user, api_token, make_visitor, make_visit, cloc
     values = {"code": "HQ", "declaration_id": declared["declaration_id"], "visit_id": visit.id,
               "visitor_id": visitor.id, "token": declared["token"], "kind": "svg",
               "filename": "css/app.css"}
-    users = {role: make_user(role) for role in ROLES}
+    # The receptionist works at HQ (core.staff: assigned venues only).
+    users = {role: make_user(role, **({"venue_codes": ["HQ"]} if role == "receptionist" else {}))
+             for role in ROLES}
     values["user_id"] = users["receptionist"].id
     tokens = {role: api_token(user) for role, user in users.items()}
     clients = {}

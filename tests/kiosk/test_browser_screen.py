@@ -206,7 +206,7 @@ def test_english_toggle_and_back_to_vietnamese_when_idle(live_server, page, venu
 def test_the_desk_list_follows_the_event_stream(live_server, page, clock, venue, checkin,
                                                 make_user, make_visitor, make_declaration,
                                                 make_token):
-    receptionist = make_user("receptionist", username="mai")
+    receptionist = make_user("receptionist", username="mai", venue_codes=["HQ"])
     page.goto(live_server.url + "/login")
     page.get_by_label("Tên đăng nhập").fill("mai")
     page.get_by_label("Mật khẩu").fill("correct horse battery")
@@ -383,7 +383,7 @@ def test_the_desk_as_a_receptionist_sees_it(live_server, open_page, clock, venue
     with Session(db.engine(live_server.app)) as other:
         close_visit(session=other, visit=other.get(type(flagged), flagged.id),
                     now=T0 + timedelta(minutes=30), closed_by="scan")
-    make_user("receptionist", username="mai")
+    make_user("receptionist", username="mai", venue_codes=["HQ"])
     page = open_page(**SIZES[size])
     sign_in(page, live_server.url, "mai")
     page.get_by_role("link", name="Bàn lễ tân").click()

@@ -18,8 +18,8 @@ def app_config():
 
 
 @pytest.fixture
-def receptionist(make_user, login):
-    user = make_user("receptionist", display_name="Chị Mai")
+def receptionist(venue, make_user, login):
+    user = make_user("receptionist", display_name="Chị Mai", venue_codes=["HQ"])
     login(user)
     return user
 
@@ -285,7 +285,7 @@ def test_a_receptionist_works_the_desk_of_each_of_their_venues_and_no_other(
     at_annex = make_visit(visitor=make_visitor(full_name="Ở Nhà B"), venue=annex, checked_in_at=T0)
     at_other = make_visit(visitor=make_visitor(full_name="Ở Nơi Khác"), venue=other,
                           checked_in_at=T0, status="needs_review")
-    login(make_user("receptionist", username="mai", venues=["HQ", "ANNEX"]))
+    login(make_user("receptionist", username="mai", venue_codes=["HQ", "ANNEX"]))
 
     page = client.get("/kiosk/desk").get_data(as_text=True)  # the kiosk's own venue first
     assert "Bàn lễ tân — Trụ sở" in page and 'id="desk-venues"' in page
@@ -315,11 +315,11 @@ def test_a_receptionist_works_the_desk_of_each_of_their_venues_and_no_other(
 def test_one_venue_keeps_the_desk_simple_and_none_says_so(client, make_venue, make_user, login):
     make_venue(code="HQ", name="Trụ sở")
     make_venue(code="ANNEX", name="Nhà B")
-    login(make_user("receptionist", username="mot", venues=["HQ"]))
+    login(make_user("receptionist", username="mot", venue_codes=["HQ"]))
     page = client.get("/kiosk/desk").get_data(as_text=True)
     assert 'id="desk-venues"' not in page and "Bàn lễ tân — Trụ sở" in page
     client.post("/logout")
-    login(make_user("receptionist", username="khong", venues=[]))
+    login(make_user("receptionist", username="khong", venue_codes=[]))
     response = client.get("/kiosk/desk")
     assert response.status_code == 403
     assert "chưa được phân công địa điểm" in response.get_data(as_text=True)

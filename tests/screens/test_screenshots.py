@@ -47,7 +47,7 @@ def scene(session, clock, make_venue, make_user, make_visitor, make_visit, make_
     make_visit(visitor=binh, venue=venue, checked_in_at=T0 - timedelta(minutes=30),
                checked_out_at=T0 + timedelta(minutes=50), closed_by="scan")
     return {"venue": venue, "admin": make_user("admin", username="quantri"),
-            "desk": make_user("receptionist", username="mai"),
+            "desk": make_user("receptionist", username="mai", venue_codes=["HQ", "ANNEX"]),
             "tracer": make_user("tracer", username="dieutra"), "lan": lan}
 
 
