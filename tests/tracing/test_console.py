@@ -264,3 +264,58 @@ def test_roles_are_named_in_words(client, make_user, login):
     login(make_user("receptionist", username="mai"))
     html = client.get("/").get_data(as_text=True)
     assert "(Lễ tân)" in html and "(receptionist)" not in html
+
+
+def _dict_keys(nodes) -> set[str]:
+    import ast
+
+    found = set()
+    for node in nodes:
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Dict):
+                found |= {k.value for k in inner.keys
+                          if isinstance(k, ast.Constant) and isinstance(k.value, str)}
+    return found
+
+
+def test_every_audit_detail_has_a_name_in_words():
+    """Each key a feature puts in an audit event's details is named on the audit page (found in
+    the code: dict literals and update() keywords in every function that records an event, and
+    in the helpers that build details)."""
+    import ast
+    from pathlib import Path
+
+    from tracing.audit_words import DETAIL_NAMES
+
+    root = Path(__file__).resolve().parents[2]
+    keys = set()
+    for path in root.glob("*/*.py"):
+        if ".venv" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        if "record_audit" not in text and "def audit_details" not in text:
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            if node.name == "audit_details":
+                keys |= _dict_keys(n for n in ast.walk(node) if isinstance(n, ast.Return))
+                continue
+            for call in ast.walk(node):
+                if not (isinstance(call, ast.Call) and getattr(call.func, "id", None)
+                        == "record_audit"):
+                    continue
+                value = next((k.value for k in call.keywords if k.arg == "details"), None)
+                if isinstance(value, ast.Dict):
+                    keys |= _dict_keys([value])
+                elif isinstance(value, ast.Name):  # built earlier in the function
+                    for inner in ast.walk(node):
+                        if (isinstance(inner, ast.Assign) and any(
+                                getattr(t, "id", None) == value.id for t in inner.targets)):
+                            keys |= _dict_keys([inner.value])
+                        if (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Attribute)
+                                and inner.func.attr == "update"
+                                and getattr(inner.func.value, "id", None) == value.id):
+                            keys |= {k.arg for k in inner.keywords if k.arg}
+    assert keys, "no audit details found"
+    assert sorted(keys - set(DETAIL_NAMES)) == []
