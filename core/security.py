@@ -3,6 +3,8 @@ scripts), cookies marked Secure whenever the request came over TLS, and rate lim
 from __future__ import annotations
 
 import ipaddress
+import re
+from urllib.parse import urlsplit
 
 from flask import Flask, current_app, request
 from flask.sessions import SecureCookieSessionInterface
@@ -120,6 +122,31 @@ def public_limits(*, per_venue: bool = True, venue_deduct_when=None):
                                     methods=["POST"], exempt_when=trusted_caller)(view)
 
     return decorator
+
+
+# What a browser drops from a URL before reading it (WHATWG URL: tab, LF and CR anywhere).
+_URL_IGNORED = re.compile(r"[\t\n\r]")
+
+
+def safe_next(target: str | None, fallback: str) -> str:
+    """`target` when it is a path on this site, else `fallback`: a crafted ?next= must never send
+    anyone to another site. Read as a browser reads it (tabs and newlines dropped, backslashes
+    taken as slashes), it must start with one slash and name no scheme or host; what is returned
+    is that normalised form, so the browser follows exactly what was checked."""
+    if not isinstance(target, str) or not target:
+        return fallback
+    cleaned = _URL_IGNORED.sub("", target).replace("\\", "/")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in cleaned):
+        return fallback
+    if not cleaned.startswith("/") or cleaned.startswith("//"):
+        return fallback
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:
+        return fallback
+    if parts.scheme or parts.netloc:
+        return fallback
+    return cleaned
 
 
 class _SessionInterface(SecureCookieSessionInterface):

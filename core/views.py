@@ -14,18 +14,11 @@ from core.db import db
 from core.forms import LoginForm
 from core.models import Role
 from core.public_url import public_url_message, public_url_problem
-from core.security import limiter, login_limit, login_username_key
+from core.security import limiter, login_limit, login_username_key, safe_next
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("core", __name__)
-
-
-def safe_next(target: str | None, fallback: str) -> str:
-    """Only same-site paths: a crafted ?next= must not send staff to another site."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return fallback
 
 
 @bp.get("/")
