@@ -182,6 +182,10 @@ PATHS = {
     }},
     "/api/v1/declarations/{declaration_id}": {"get": {
         "summary": "Staff: one declaration with its visitor. Audited.",
+        "description": "A receptionist reads only declarations made at the venues they work at "
+                       "(any other is a 404) and only what the door needs: name, phone, the "
+                       "health answers and the visit; never the ID number, birth year, "
+                       "address, email or consent trail.",
         "parameters": [{"name": "declaration_id", "in": "path", "required": True,
                         "schema": {"type": "integer"}}],
         "responses": {

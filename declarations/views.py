@@ -512,15 +512,39 @@ def api_declaration(declaration_id: int):
     read is audited (health data is sensitive)."""
     from flask_login import current_user
 
+    from core.staff import venue_scope
+
+    actor = current_user._get_current_object()
     declaration = db.session.get(Declaration, declaration_id)
-    if declaration is None:
+    # A receptionist reads only declarations made at their own venues; any other is "not found"
+    # (ids are sequential: a loop over them must learn nothing).
+    if declaration is None or not venue_scope(session=db.session, user=actor).allows(
+            declaration.venue_id):
         return api_error("not_found", _l("Not found."), 404)
     visitor = db.session.get(Visitor, declaration.visitor_id)
     venue = db.session.get(Venue, declaration.venue_id) if declaration.venue_id else None
-    record_audit(session=db.session, now=clock.now(), actor=current_user,
+    record_audit(session=db.session, now=clock.now(), actor=actor,
                  action="declaration.view", target_type="declaration", target_id=declaration.id)
     db.session.commit()
-    return jsonify({
+    record = _declaration_record(declaration, visitor, venue)
+    if Role(actor.role) == Role.receptionist:
+        record = {key: record[key] for key in DOOR_DECLARATION_FIELDS}
+    return jsonify(record)
+
+
+# What the door needs to decide about a visitor (admit or turn away, call them): who, when, the
+# health answers and the visit. Never their ID number, birth year, address, email or consent
+# trail: those are for tracers and administrators.
+DOOR_DECLARATION_FIELDS = (
+    "declaration_id", "visitor_id", "venue_code", "submitted_at", "full_name", "display_name",
+    "phone", "travel_14d", "travel_places", "symptoms", "exposures", "visitor_company",
+    "host_name", "host_department", "visit_purpose", "visit_purpose_note", "body_temperature_c",
+    "status", "consent_text_version",
+)
+
+
+def _declaration_record(declaration, visitor, venue) -> dict:
+    return {
         "declaration_id": declaration.id,
         "visitor_id": visitor.id,
         "venue_code": venue.code if venue else None,
@@ -560,4 +584,4 @@ def api_declaration(declaration_id: int):
         "consent_text_version": declaration.consent_text_version,
         "consent_at": declaration.consent_at.isoformat(),
         "previous_declaration_id": declaration.previous_declaration_id,
-    })
+    }

@@ -12,6 +12,7 @@ from core.errors import api_error
 from core.input_limits import valid_id
 from core.models import Role
 from core.services import get_venue
+from core.staff import venue_scope
 from tracing import contact_query, errors, search, visit_lists
 from tracing.errors import message_for
 from tracing.parsing import (
@@ -91,16 +92,31 @@ def visits():
         window = parse_window(args.get("since"), args.get("until"))
     except InputError as exc:
         return _invalid(exc.field, exc.message)
+    actor = current_user._get_current_object()
     venue = get_venue(session=db.session, code=args["venue"])
-    if venue is None:
+    # A receptionist reads only the venues they work at; another venue is answered as if it did
+    # not exist (its existence is nobody's business at this door).
+    if venue is None or not venue_scope(session=db.session, user=actor).allows(venue.id):
         return api_error("venue_not_found", message_for("venue_not_found"), 404)
     try:
         rows = visit_lists.query_visits(session=db.session, venue=venue, since=window.since,
                                      until=window.until, now=clock.now(),
-                                     actor=current_user._get_current_object(), channel="api")
+                                     actor=actor, channel="api")
     except errors.TracingError as exc:
         return _invalid(exc.field or "until", message_for(exc.code), exc.code)
+    door_only = Role(actor.role) == Role.receptionist
     return jsonify({"venue": {"code": venue.code, "name": venue.name},
                     "since": visit_lists.iso_local(window.since),
                     "until": visit_lists.iso_local(window.until),
-                    "count": len(rows), "visits": [v.as_json() for v in rows]})
+                    "count": len(rows),
+                    "visits": [_door_view(v.as_json()) if door_only else v.as_json()
+                               for v in rows]})
+
+
+# What a receptionist's list carries of a visitor: who they are to the desk (name, phone), never
+# their ID number (the door has no use for it once the visit is made).
+_DOOR_VISITOR_FIELDS = ("id", "full_name", "phone")
+
+
+def _door_view(row: dict) -> dict:
+    return {**row, "visitor": {k: row["visitor"][k] for k in _DOOR_VISITOR_FIELDS}}

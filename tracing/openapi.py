@@ -98,7 +98,8 @@ PATHS = {
     "/api/v1/visits": {"get": {
         "summary": "Everyone at a venue at some point in a time range, by check-in time",
         "description": "Staff. At most 10,000 visits (422 too_many_rows: narrow the range or "
-                       "export a file). Audited.",
+                       "export a file). Audited. A receptionist reads only the venues they work "
+                       "at (another venue is a 404) and no ID numbers.",
         "parameters": [_param("venue", {"type": "string"}, "venue code", True),
                        _param("since", _TIME, "range start", True),
                        _param("until", _TIME, "range end", True)],

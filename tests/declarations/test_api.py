@@ -214,7 +214,7 @@ def test_staff_read_a_declaration_without_conditions_and_it_is_audited(
     assert session.get(Declaration, body["declaration_id"]).conditions == ["diabetes"]
     url = f"/api/v1/declarations/{body['declaration_id']}"
     assert client.get(url).status_code == 401
-    token = api_token(make_user("receptionist"))
+    token = api_token(make_user("receptionist", venue_codes=["HQ"]))
     response = client.get(url, headers={"Authorization": f"Bearer {token}"})
     assert response.status_code == 200
     data = response.get_json()
