@@ -51,8 +51,12 @@ class Defaults:
     # A touchscreen question (re-confirm a stale declaration, health questions after an ID-card
     # scan) stays answerable this long: a visitor answers in seconds, a ticket must not linger.
     CONFIRM_TTL_S = 300
-    # Event-stream heartbeat: proxies and browsers drop streams that stay silent for ~30-60 s.
-    EVENTS_HEARTBEAT_S = 15
+    # Event-stream heartbeat: a stream that writes this often notices a gone screen within
+    # seconds (the write fails) and frees its slot; proxies drop streams silent for ~30-60 s.
+    EVENTS_HEARTBEAT_S = 2
+    # Long-lived responses (event streams and camera previews together) one process serves at
+    # once: a door screen holds two, a desk one. More are refused (503), never queued.
+    STREAM_LIMIT = 8
     # The kiosk screen returns to the idle screen after this long without a scan or a touch.
     SCREEN_IDLE_S = 20
     # The underlying-conditions list is sensitive and useless for door triage: off by default.
@@ -63,7 +67,8 @@ class Defaults:
     # None = the default triage rules (declarations/rules.py); a mapping overrides them, e.g.
     # {"flag_symptoms": ["fever"], "fever_threshold_c": 38.0}. The rule version is stored.
     TRIAGE_RULES = None
-    # Threads of the kiosk's WSGI server: a few screens, SSE streams and the API at once.
+    # Threads of the kiosk's WSGI server for ordinary requests (pages, the API); `kiosk run`
+    # adds STREAM_LIMIT more for the streams, so open streams never take these.
     SERVER_THREADS = 16
     # Number of reverse proxies in front of a central server (0 on a kiosk device).
     TRUSTED_PROXIES = 0
@@ -152,6 +157,7 @@ def _finalise(app: Flask) -> None:
                          ("MIN_STAY_MIN", 0), ("REPEAT_SCAN_S", 0), ("MAX_STAY_MIN", 1),
                          ("AUTO_CHECKOUT_INTERVAL_S", 1), ("CONFIRM_TTL_S", 10),
                          ("EVENTS_HEARTBEAT_S", 1), ("SCREEN_IDLE_S", 5),
+                         ("STREAM_LIMIT", 1), ("SERVER_THREADS", 1),
                          ("IMAGE_MAX_PIXELS", 1)):
         try:
             config[key] = int(config[key])

@@ -13,6 +13,9 @@ def init_app(app) -> None:
     from kiosk.runtime import build_auto_checkout, build_camera, build_checkin
     from kiosk.views import bp
 
+    from kiosk.streams import StreamSlots
+
+    app.extensions["kiosk.streams"] = StreamSlots(app.config["STREAM_LIMIT"])
     app.register_blueprint(bp)
     for command in (kiosk_cli, scan):
         app.cli.add_command(command)

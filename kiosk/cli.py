@@ -39,7 +39,9 @@ def run(host, port):
     manager = app.extensions["workers"]
     for worker in (*build_workers(app), *build_jobs(app)):
         manager.add(worker)
-    server = create_server(app, host=host, port=port, threads=app.config["SERVER_THREADS"],
+    # Streams have threads of their own on top of the ordinary ones (kiosk/streams.py).
+    server = create_server(app, host=host, port=port,
+                           threads=app.config["SERVER_THREADS"] + app.config["STREAM_LIMIT"],
                            ident="khaibao")
 
     def _terminate(signum, frame):  # systemd stops services with SIGTERM

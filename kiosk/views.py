@@ -53,7 +53,7 @@ from declarations.schema import form_to_mapping, validate_declaration
 from declarations.tokens import TokenError
 from declarations.venue_links import build_venue_url
 from kiosk import desk as desk_services
-from kiosk import runtime, services
+from kiosk import runtime, services, streams
 from kiosk.access import DESK_ROLES, scan_caller_required, screen_required
 from kiosk.camera import OK as CAMERA_OK
 from kiosk.camera import STATUS_MESSAGES as CAMERA_MESSAGES
@@ -353,13 +353,30 @@ def event_stream():
         with app.app_context(), force_locale(lang):
             return device_messages(workers, current["db"])
 
+    slot = streams.slots_of(app).acquire()
+    if slot is None:
+        return _too_many_streams()
     subscription = events.broker.subscribe(venue_code)
     response = Response(
-        _sse(subscription, status, heartbeat_s, messages),
+        streams.SlotStream(_sse(subscription, status, heartbeat_s, messages), slot),
         mimetype="text/event-stream",
     )
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response
+
+
+TOO_MANY_STREAMS = _l("This server is showing as many live screens as it can right now; "
+                      "this one will try again shortly.")
+# Seconds a refused stream waits before it tries again.
+STREAM_RETRY_AFTER_S = 5
+
+
+def _too_many_streams():
+    """Over the stream bound: refused at once with a clear status (never queued), so the
+    threads stay free for check-ins and the phone form."""
+    response = api_error("too_many_streams", TOO_MANY_STREAMS, 503)
+    response.headers["Retry-After"] = str(STREAM_RETRY_AFTER_S)
     return response
 
 
@@ -692,18 +709,25 @@ def _exempt_api_from_form_csrf(state) -> None:
 
 # At most this many preview frames per second per screen: a guide for aiming, not a video feed.
 PREVIEW_MAX_FPS = 8
-# Resend the last frame this often when the camera is idle, so a closed tab is noticed.
-PREVIEW_KEEPALIVE_S = 5.0
+# Resend the last frame this often when the camera is idle, so a closed tab is noticed (the
+# write to a gone client fails) and its stream slot freed within seconds.
+PREVIEW_KEEPALIVE_S = 2.0
 
 
 @bp.get("/kiosk/preview.mjpg")
 @screen_required
 def preview():
+    """The camera's frames as MJPEG while the camera works; without a working camera a 404 at
+    once (the screen shows no preview box then), never a response that waits without a byte."""
     camera = runtime.camera_of(current_app)
-    if camera is None:
+    if camera is None or camera.status().split(":")[0] != CAMERA_OK:
         abort(404)
+    slot = streams.slots_of(current_app).acquire()
+    if slot is None:
+        return _too_many_streams()
     db.session.close()
-    return Response(_mjpeg(camera), mimetype="multipart/x-mixed-replace; boundary=frame")
+    return Response(streams.SlotStream(_mjpeg(camera), slot),
+                    mimetype="multipart/x-mixed-replace; boundary=frame")
 
 
 def _mjpeg(camera):
@@ -713,10 +737,10 @@ def _mjpeg(camera):
     while True:
         got = camera.preview_jpeg(after=seq, timeout=PREVIEW_KEEPALIVE_S)
         if got is None:
-            if camera.status() == "off":
+            # Nothing new: resend the last frame (the keepalive) while the camera works; end the
+            # stream when it stopped or never gave a frame (the page hides the preview then).
+            if last is None or camera.status().split(":")[0] != CAMERA_OK:
                 return
-            if last is None:
-                continue
         else:
             seq, last = got
         wait = min_gap - (time.monotonic() - sent_at)

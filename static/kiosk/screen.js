@@ -353,8 +353,11 @@
     if (preview) {
       // No empty black box: the preview is there only while the kiosk's camera works.
       var showPreview = key === "camera_ok";
-      if (showPreview && !preview.getAttribute("src")) {
-        preview.src = preview.dataset.src;
+      if (showPreview && preview.hidden) {
+        // A camera back at work: a fresh stream (the last one ended when the camera stopped).
+        preview.src = preview.dataset.src + "?t=" + Date.now();
+      } else if (!showPreview && preview.getAttribute("src")) {
+        preview.removeAttribute("src");  // let the server end the stream and free its slot
       }
       preview.hidden = !showPreview;
     }
@@ -371,30 +374,42 @@
     updateDoorLines();
   }
 
-  var stream = new EventSource(config.events_url);
-  stream.addEventListener("visit", function (message) {
-    var event = JSON.parse(message.data);
-    if (pending && event.action === "check_in") {
-      pending = null;
-    }
-    showVisit(event);
-  });
-  stream.addEventListener("refused", function (message) {
-    var event = JSON.parse(message.data);
-    showRefused(event.code);
-  });
-  stream.addEventListener("confirm", function (message) {
-    ask(JSON.parse(message.data));
-  });
-  stream.addEventListener("status", function (message) {
-    updateStatus(JSON.parse(message.data));
-  });
-  stream.addEventListener("open", function () {
-    document.body.dataset.stream = "open";
-  });
-  stream.addEventListener("error", function () {
-    document.body.dataset.stream = "reconnecting";
-  });
+  // A stream the server refused (503: as many live screens as it can serve) or lost is not
+  // retried by the browser itself: open a new one a few seconds later.
+  var stream = null;
+  function connect() {
+    stream = new EventSource(config.events_url);
+    listen(stream);
+  }
+  function listen(stream) {
+    stream.addEventListener("visit", function (message) {
+      var event = JSON.parse(message.data);
+      if (pending && event.action === "check_in") {
+        pending = null;
+      }
+      showVisit(event);
+    });
+    stream.addEventListener("refused", function (message) {
+      var event = JSON.parse(message.data);
+      showRefused(event.code);
+    });
+    stream.addEventListener("confirm", function (message) {
+      ask(JSON.parse(message.data));
+    });
+    stream.addEventListener("status", function (message) {
+      updateStatus(JSON.parse(message.data));
+    });
+    stream.addEventListener("open", function () {
+      document.body.dataset.stream = "open";
+    });
+    stream.addEventListener("error", function () {
+      document.body.dataset.stream = "reconnecting";
+      if (stream.readyState === EventSource.CLOSED) {
+        setTimeout(connect, 5000);
+      }
+    });
+  }
+  connect();
 
   // --- idle reset: questions close, the language goes back to Vietnamese -----------------------
   function touch() {
