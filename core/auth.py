@@ -8,15 +8,17 @@ import secrets
 from collections.abc import Iterable
 from datetime import datetime
 
-from flask import abort, redirect, request, url_for
+from flask import abort, current_app, redirect, request, url_for
+from flask import session as cookie_session
 from flask_babel import lazy_gettext as _l
-from flask_login import LoginManager, current_user
+from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, validate_csrf
+from sqlalchemy import delete
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from core.db import db
-from core.models import ApiToken, Role, User
+from core.db import db, utcnow
+from core.models import ApiToken, Role, StaffSession, User
 from core.staff import add_assignments, check_assignable, venues_by_code
 
 login_manager = LoginManager()
@@ -36,13 +38,81 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+# The key in the signed session cookie that names the server-side session (StaffSession).
+SESSION_KEY = "staff_sid"
+
+
 @login_manager.user_loader
 def _load_user(user_id: str) -> User | None:
     try:
         user = db.session.get(User, int(user_id))
     except (TypeError, ValueError):
         return None
-    return user if user is not None and user.is_active else None
+    if user is None or not user.is_active:
+        return None
+    # The cookie alone is not enough: its session must still be on record (signing out, a
+    # password change or disabling the account deleted it).
+    if not session_is_live(session=db.session, secret=cookie_session.get(SESSION_KEY),
+                           user_id=user.id, now=utcnow(),
+                           lifetime_s=current_app.permanent_session_lifetime.total_seconds()):
+        return None
+    return user
+
+
+def session_is_live(*, session: Session, secret, user_id: int, now: datetime,
+                    lifetime_s: float) -> bool:
+    if not isinstance(secret, str) or not secret:
+        return False
+    row = session.exec(select(StaffSession).where(
+        StaffSession.secret_sha256 == token_sha256(secret))).first()
+    if row is None or row.user_id != user_id:
+        return False
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(
+        tzinfo=now.tzinfo)
+    return (now - created).total_seconds() < lifetime_s
+
+
+def start_session(*, session: Session, user: User, now: datetime) -> str:
+    """Record a new signed-in browser for `user`; the returned secret goes into its cookie."""
+    secret = secrets.token_urlsafe(32)
+    session.add(StaffSession(user_id=user.id, secret_sha256=token_sha256(secret),
+                             created_at=now))
+    session.commit()
+    return secret
+
+
+def end_session(*, session: Session, secret) -> None:
+    if isinstance(secret, str) and secret:
+        session.execute(delete(StaffSession).where(
+            StaffSession.secret_sha256 == token_sha256(secret)))
+        session.commit()
+
+
+def end_user_sessions(*, session: Session, user_id: int) -> int:
+    """Sign `user_id` out everywhere (the caller commits); how many sessions ended."""
+    result = session.execute(delete(StaffSession).where(StaffSession.user_id == user_id))
+    return result.rowcount or 0
+
+
+def sign_in(user: User) -> None:
+    """This browser is now `user`'s: a fresh cookie (no session fixation) naming a new
+    server-side session."""
+    lang = cookie_session.get("lang")
+    cookie_session.clear()
+    if lang:
+        cookie_session["lang"] = lang
+    login_user(user)
+    cookie_session[SESSION_KEY] = start_session(session=db.session, user=user, now=utcnow())
+
+
+def sign_out() -> None:
+    """End this browser's session on the server and in its cookie (the language stays)."""
+    end_session(session=db.session, secret=cookie_session.get(SESSION_KEY))
+    lang = cookie_session.get("lang")
+    logout_user()
+    cookie_session.clear()
+    if lang:
+        cookie_session["lang"] = lang
 
 
 @login_manager.request_loader
@@ -178,6 +248,39 @@ def issue_api_token(*, session: Session, user: User, now: datetime) -> str:
     )
     session.commit()
     return token
+
+
+class PasswordChangeError(ValueError):
+    """A password could not be changed; `field` names the form field, `message` says why (lazy,
+    both languages)."""
+
+    def __init__(self, field: str, message):
+        super().__init__(field)
+        self.field = field
+        self.message = message
+
+
+def change_password(*, session: Session, user: User, current: str, new: str,
+                    now: datetime) -> None:
+    """A staff member changes their own password: the current one must be right and the new one
+    long enough and different. Every session of the account ends (the caller signs this browser
+    in again); audited without any password."""
+    from core.audit import record_audit
+
+    if not check_password_hash(user.password_hash, current or ""):
+        raise PasswordChangeError("current_password", _l("Your current password is not right."))
+    if len(new or "") < MIN_PASSWORD_LENGTH:
+        raise PasswordChangeError("new_password", _l(
+            "The new password must be at least %(n)d characters.", n=MIN_PASSWORD_LENGTH))
+    if new == current:
+        raise PasswordChangeError("new_password", _l(
+            "The new password must differ from the current one."))
+    user.password_hash = generate_password_hash(new)
+    session.add(user)
+    ended = end_user_sessions(session=session, user_id=user.id)
+    record_audit(session=session, now=now, actor=user, action="staff.password",
+                 target_type="staff_user", target_id=user.id, details={"sessions_ended": ended})
+    session.commit()
 
 
 def generate_password() -> str:

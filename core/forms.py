@@ -11,7 +11,7 @@ from wtforms import (
     StringField,
     TimeField,
 )
-from wtforms.validators import AnyOf, DataRequired, Length, NumberRange, Optional
+from wtforms.validators import AnyOf, DataRequired, EqualTo, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 
@@ -22,6 +22,19 @@ class LoginForm(FlaskForm):
     password = PasswordField(
         _l("Password"), validators=[DataRequired(_l("Enter your password.")), Length(max=200)]
     )
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(_l("Enter your current password.")), Length(max=200)])
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(_l("Enter a new password.")), Length(max=200)])
+    confirm_password = PasswordField(
+        _l("New password again"),
+        validators=[DataRequired(_l("Enter the new password again.")),
+                    EqualTo("new_password", _l("The two new passwords are not the same."))])
 
 
 ROLE_NAMES = {"receptionist": _l("Receptionist"), "tracer": _l("Contact tracer"),

@@ -1,5 +1,5 @@
 """Tables shared by every feature: venues, kiosk devices, staff accounts and the venues each
-receptionist works at, API tokens, audit log."""
+receptionist works at, their signed-in sessions, API tokens, audit log."""
 from __future__ import annotations
 
 from datetime import datetime, time
@@ -97,6 +97,19 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in browser. The session cookie names it (its secret is kept only as a SHA-256);
+    every request checks that the row is still there, so signing out, a password change or a
+    disabled account ends the session at once, wherever its cookie went."""
+
+    __tablename__ = "staff_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="staff_user.id", index=True)
+    secret_sha256: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    created_at: datetime = Field(sa_type=UtcDateTime)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -147,6 +147,10 @@ def set_user_active(*, session: Session, user: User, active: bool, actor: User |
                                                   "disabled."))
     user.is_active = active
     session.add(user)
+    if not active:
+        from core.auth import end_user_sessions
+
+        end_user_sessions(session=session, user_id=user.id)
     record_audit(session=session, now=now, actor=actor,
                  action="staff.enable" if active else "staff.disable",
                  target_type="staff_user", target_id=user.id)

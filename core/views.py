@@ -3,15 +3,33 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, current_app, jsonify, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required
 
 from core import clock
-from core.auth import authenticate, roles_required
+from core.auth import (
+    MIN_PASSWORD_LENGTH,
+    PasswordChangeError,
+    authenticate,
+    change_password,
+    roles_required,
+    sign_in,
+    sign_out,
+)
 from core.db import db
-from core.forms import LoginForm
+from core.forms import LoginForm, PasswordForm
 from core.models import Role
 from core.public_url import public_url_message, public_url_problem
 from core.security import limiter, login_limit, login_username_key, safe_next
@@ -43,8 +61,7 @@ def login():
             now=clock.now(),
         )
         if user is not None:
-            session.clear()  # no session fixation across the sign-in
-            login_user(user)
+            sign_in(user)  # a fresh cookie and a new server-side session: no fixation
             logger.info("staff user %s signed in", user.id)
             return redirect(safe_next(request.args.get("next"), url_for("core.home")))
         form.password.errors.append(_("Wrong username or password."))
@@ -54,12 +71,34 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
-    lang = session.get("lang")
-    logout_user()
-    session.clear()
-    if lang:
-        session["lang"] = lang
+    sign_out()  # the session ends on the server too: a copied cookie opens nothing any more
     return redirect(url_for("core.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+@limiter.limit(login_limit, methods=["POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"],
+               key_func=lambda: f"password:{current_user.id}")
+def change_own_password():
+    """Any signed-in staff member changes their own password (the current one is asked first).
+    Every session of the account ends; this browser stays signed in with a new one."""
+    form = PasswordForm()
+    if form.validate_on_submit():
+        user = current_user._get_current_object()
+        try:
+            change_password(session=db.session, user=user, current=form.current_password.data,
+                            new=form.new_password.data, now=clock.now())
+        except PasswordChangeError as exc:
+            getattr(form, exc.field).errors.append(str(exc.message))
+        else:
+            sign_in(user)
+            logger.info("staff user %s changed their password", user.id)
+            flash(_("Your password was changed. Other devices signed in as you were signed "
+                    "out."), "success")
+            return redirect(url_for("core.home"))
+    return render_template("core/password.html", form=form, min_length=MIN_PASSWORD_LENGTH), \
+        422 if form.errors else 200
 
 
 @bp.get("/lang/<code>")

@@ -20,6 +20,7 @@ ACTIONS = {
     "staff.enable": _l("Staff account enabled"),
     "staff.disable": _l("Staff account disabled"),
     "staff.venues": _l("Staff venues changed"),
+    "staff.password": _l("Own password changed"),
     "visit.admit": _l("Flagged visitor admitted"),
     "visit.turn_away": _l("Flagged visitor turned away"),
     "visitor.qr_reprint": _l("Personal QR printed again"),
@@ -55,6 +56,7 @@ DETAIL_NAMES = {
     "days_folded": _l("days counted"),
     "query": _l("query"),
     "visitor_ids": _l("visitors found (ids)"),
+    "sessions_ended": _l("sessions ended"),
 }
 
 VALUE_WORDS = {

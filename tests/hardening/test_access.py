@@ -31,6 +31,8 @@ MATRIX = {
     ("/login", "GET"): PUBLIC,
     ("/login", "POST"): PUBLIC,
     ("/logout", "POST"): STAFF,
+    ("/account/password", "GET"): STAFF,
+    ("/account/password", "POST"): STAFF,
     ("/lang/<code>", "GET"): PUBLIC,
     ("/healthz", "GET"): PUBLIC,
     ("/static/<path:filename>", "GET"): PUBLIC,
