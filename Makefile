@@ -32,6 +32,7 @@ help:
 run: system-run $(VENV)/.run-deps translations
 	$(FLASK) db upgrade
 	$(FLASK) seed
+	@$(FLASK) kiosk pair --name "make run" --base-url http://$(HOST):$(PORT)
 	PORT=$(PORT) $(FLASK) kiosk run --host $(HOST) --port $(PORT)
 
 test: system-test $(VENV)/.dev-deps translations

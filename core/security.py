@@ -2,7 +2,6 @@
 scripts), cookies marked Secure whenever the request came over TLS, and rate limiting."""
 from __future__ import annotations
 
-import ipaddress
 import re
 from urllib.parse import urlsplit
 
@@ -86,18 +85,15 @@ def request_venue_key() -> str:
     return venue_key_from(code)
 
 
-# Headers a reverse proxy adds: a request that passed through one is not from the device itself.
-_PROXY_HEADERS = ("X-Forwarded-For", "X-Real-Ip", "Forwarded")
+# The feature that knows the door's own screen registers its check here (kiosk: a paired
+# screen's cookie); core knows no feature. Never the source address or proxy headers.
+OWN_SCREEN_CHECK = "khaibao.own_screen"
 
 
 def from_own_device() -> bool:
-    """A browser on the kiosk device itself (loopback, no proxy in between)."""
-    if any(request.headers.get(name) for name in _PROXY_HEADERS):
-        return False
-    try:
-        return ipaddress.ip_address(request.remote_addr or "").is_loopback
-    except ValueError:
-        return False
+    """The door's own screen, as the registered check says (False when none is registered)."""
+    check = current_app.extensions.get(OWN_SCREEN_CHECK)
+    return bool(check()) if check is not None else False
 
 
 def trusted_caller() -> bool:

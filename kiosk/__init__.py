@@ -15,7 +15,11 @@ def init_app(app) -> None:
 
     from kiosk.streams import StreamSlots
 
+    from core.security import OWN_SCREEN_CHECK
+    from kiosk.access import is_own_screen
+
     app.extensions["kiosk.streams"] = StreamSlots(app.config["STREAM_LIMIT"])
+    app.extensions[OWN_SCREEN_CHECK] = is_own_screen
     app.register_blueprint(bp)
     for command in (kiosk_cli, scan):
         app.cli.add_command(command)

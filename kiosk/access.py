@@ -1,40 +1,44 @@
 """Who may see the kiosk pages.
 
 The door screen (idle screen, result cards, the touchscreen questions, the event stream, camera
-preview and browser-camera scanning) is public *on the kiosk's own screen*: Chromium in kiosk
-mode on the device itself, talking to the local server over the loopback interface. From any
-other address the same pages need a signed-in receptionist or admin, because result cards show
-visitors' names. Receptionist pages (on site now, flagged queue, manual check-in) always need a
-signed-in receptionist or admin; the poster needs an admin.
+preview and browser-camera scanning) is public *on the kiosk's own screen*: a browser that an
+administrator paired with this server once (kiosk/screens.py) and that shows its screen cookie.
+The source address and proxy headers count for nothing: a browser on the device itself that was
+never paired is a stranger too. Without the cookie the same pages need a signed-in receptionist
+or admin, because result cards show visitors' names. Receptionist pages (on site now, flagged
+queue, manual check-in) always need a signed-in receptionist or admin; the poster and pairing
+screens need an admin.
 """
 from __future__ import annotations
 
 import functools
-import ipaddress
 
-from flask import abort, current_app, request
+from flask import abort, current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 
 from core.auth import login_manager
+from core.db import db
 from core.errors import api_error
 from core.models import Role
+from kiosk.screens import COOKIE_NAME, screen_for
 
 DESK_ROLES = (Role.receptionist, Role.admin)
-# Headers a reverse proxy adds: a request that passed through one is not from the device's own
-# screen, even when the proxy itself connects over loopback.
-_PROXY_HEADERS = ("X-Forwarded-For", "X-Real-Ip", "Forwarded")
+
+
+def own_screen():
+    """The paired screen this request comes from (its cookie names an unrevoked record), or
+    None. Looked up once per request."""
+    if "khaibao_screen" not in g:
+        secret = request.cookies.get(COOKIE_NAME)
+        g.khaibao_screen = screen_for(session=db.session, secret=secret) if secret else None
+    return g.khaibao_screen
 
 
 def is_own_screen() -> bool:
-    """The request comes from a browser on the kiosk device itself."""
-    if any(request.headers.get(name) for name in _PROXY_HEADERS):
-        return False
-    try:
-        return ipaddress.ip_address(request.remote_addr or "").is_loopback
-    except ValueError:
-        return False
+    """The request comes from the kiosk's own (paired) screen."""
+    return own_screen() is not None
 
 
 def is_desk_staff() -> bool:

@@ -60,6 +60,30 @@ def run(host, port):
         logger.info("kiosk stopped")
 
 
+@kiosk_cli.command("pair")
+@click.option("--name", default="door screen", show_default=True,
+              help="What the screen is called on the admin's screens page.")
+@click.option("--base-url", default=lambda: f"http://127.0.0.1:{os.environ.get('PORT', 5000)}",
+              show_default="http://127.0.0.1:$PORT", help="The address the screen's browser uses.")
+def pair(name, base_url):
+    """Make a one-time link that pairs a browser as this kiosk's door screen (printed on the
+    last line; it works once, within 30 minutes)."""
+    from core.clock import now
+    from core.db import db
+    from kiosk import screens
+
+    app = current_app._get_current_object()
+    with db.new_session(app) as session:
+        device, code = screens.create_pairing(session=session, name=name, now=now())
+    with app.test_request_context(base_url=base_url):
+        from kiosk.views import pairing_link
+
+        link = pairing_link(base_url, code)
+    click.echo(f"Open this link once in the door screen's browser (it works for "
+               f"{int(screens.PAIRING_TTL.total_seconds() // 60)} minutes):")
+    click.echo(link)
+
+
 # glibc's mallopt parameter: requests at least this large get their own memory mapping.
 M_MMAP_THRESHOLD = -3
 FRAME_MMAP_THRESHOLD = 256 * 1024

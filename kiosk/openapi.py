@@ -90,9 +90,12 @@ PATHS = {
                        "is a 422.",
         "security": _SCAN_CALLERS,
         "requestBody": {"required": True, "content": {"application/json": {"schema": {
-            "type": "object", "required": ["ticket"],
+            "type": "object",
             "properties": {
                 "ticket": {"type": "string"},
+                "question": {"type": "string", "description": "instead of the ticket: the id "
+                             "of a question the door screen heard on its event stream (which "
+                             "never carries tickets)"},
                 "changed": {"type": "boolean"},
                 "answers": {"type": "object", "properties": {
                     "travel_14d": {"type": "boolean"},

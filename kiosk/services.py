@@ -5,6 +5,8 @@ package."""
 from __future__ import annotations
 
 import logging
+import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -317,8 +319,46 @@ def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
         "declared_at": declared_at.isoformat() if declared_at is not None else None,
         "declared_local": format_local(declared_at) if declared_at is not None else None,
     }
-    publish_now(venue.code, {"type": "confirm", **confirmation})
+    # The venue's screens hear the question, never its ticket: a screen answers with the
+    # question's id, which only this process can turn back into the ticket (see PendingQuestions).
+    event = {k: v for k, v in confirmation.items() if k != "ticket"}
+    event["question"] = pending_questions.add(ticket, expires_at=expires_at, now=now)
+    publish_now(venue.code, {"type": "confirm", **event})
     return confirmation
+
+
+class PendingQuestions:
+    """The tickets of questions this process showed on the screens, by a random id. The id is
+    what the stream carries; only a caller allowed to answer (the paired screen, desk staff)
+    can redeem it at POST /api/v1/checkins/confirm. Bounded: the oldest go first."""
+
+    LIMIT = 512
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: dict[str, tuple[str, datetime]] = {}
+
+    def add(self, ticket: str, *, expires_at: datetime, now: datetime) -> str:
+        question_id = secrets.token_urlsafe(18)
+        with self._lock:
+            for key in [k for k, (_, exp) in self._items.items() if exp <= now]:
+                del self._items[key]
+            while len(self._items) >= self.LIMIT:
+                del self._items[next(iter(self._items))]
+            self._items[question_id] = (ticket, expires_at)
+        return question_id
+
+    def ticket(self, question_id, *, now: datetime) -> str | None:
+        if not isinstance(question_id, str):
+            return None
+        with self._lock:
+            found = self._items.get(question_id)
+        if found is None or found[1] <= now:
+            return None
+        return found[0]
+
+
+pending_questions = PendingQuestions()
 
 
 def identity_display_name(identity: dict | None) -> str:
@@ -339,7 +379,8 @@ def confirm_scan(
     *,
     session: Session,
     now: datetime,
-    ticket: str,
+    ticket: str | None = None,
+    question: str | None = None,
     changed: bool,
     answers,
     settings: ScanSettings,
@@ -348,6 +389,8 @@ def confirm_scan(
     renewed as it was), or health answers (changed since, a stale declaration made elsewhere, or
     after an ID-card scan). Makes the new declaration and the check-in in one transaction. A
     repeated answer (a double tap) checks in once."""
+    if ticket is None and question is not None:  # the screen's answer to a streamed question
+        ticket = pending_questions.ticket(question, now=now)
     question = _open_ticket(ticket, now=now, secret=settings.ticket_secret)
     venue = _scan_venue(session=session, venue_code=question.get("venue"))
     kiosk_id = question.get("kiosk")

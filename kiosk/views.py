@@ -29,6 +29,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from core import clock
+from core.audit import record_audit
 from core.auth import roles_required
 from core.db import STORAGE_FULL, db
 from core.errors import DATABASE_MESSAGES, api_error, read_json_body
@@ -559,6 +560,76 @@ def review(visit_id: int):
 
 
 # ---------------------------------------------------------------------------------------------
+# Pairing the door screen (kiosk/screens.py): the screen is a device, not an address
+
+PAIRING_REFUSED = _l("This pairing link is unknown, already used or expired: ask an "
+                     "administrator for a new one.")
+
+
+@bp.get("/kiosk/pair/<code>")
+def pair_screen(code: str):
+    """Opened once on the door screen's browser: it becomes this kiosk's own screen (a
+    long-lived, HttpOnly cookie naming its record) and goes to the door screen."""
+    from kiosk import screens
+    from kiosk.access import own_screen
+
+    previous = own_screen()
+    try:
+        device, secret = screens.pair(session=db.session, code=code, now=clock.now())
+    except screens.PairingError:
+        return render_template("core/error.html", status=404, message=PAIRING_REFUSED), 404
+    if previous is not None:  # one browser, one screen record
+        screens.revoke(session=db.session, device_id=previous.id, now=clock.now())
+    logger.info("screen %s paired", device.id)
+    response = redirect(url_for("kiosk.screen"))
+    response.set_cookie(screens.COOKIE_NAME, secret, max_age=screens.COOKIE_MAX_AGE_S,
+                        httponly=True, samesite="Lax", path="/",
+                        secure=bool(current_app.config["SESSION_COOKIE_SECURE"])
+                        or request.is_secure)
+    return response
+
+
+@bp.route("/kiosk/screens", methods=["GET", "POST"])
+@roles_required(Role.admin)
+def screens_page():
+    """The screens paired with this server; a new pairing link (shown once); revoking one."""
+    from kiosk import screens
+
+    link = None
+    if request.method == "POST":
+        name = (request.form.get("name") or "").strip() or _("Door screen")
+        device, code = screens.create_pairing(session=db.session, name=name, now=clock.now())
+        record_audit(session=db.session, now=clock.now(),
+                     actor=current_user._get_current_object(), action="screen.pair",
+                     target_type="screen_device", target_id=device.id)
+        db.session.commit()
+        link = pairing_link(request.host_url, code)
+    return render_template("kiosk/screens.html", link=link,
+                           screens=screens.list_screens(session=db.session),
+                           ttl_min=int(screens.PAIRING_TTL.total_seconds() // 60))
+
+
+@bp.post("/kiosk/screens/<int:device_id>/revoke")
+@roles_required(Role.admin)
+def revoke_screen(device_id: int):
+    from kiosk import screens
+
+    device = screens.revoke(session=db.session, device_id=device_id, now=clock.now())
+    if device is None:
+        abort(404)
+    record_audit(session=db.session, now=clock.now(), actor=current_user._get_current_object(),
+                 action="screen.revoke", target_type="screen_device", target_id=device.id)
+    db.session.commit()
+    flash(_("Screen %(name)s can no longer act as the door screen.", name=device.name),
+          "success")
+    return redirect(url_for("kiosk.screens_page"))
+
+
+def pairing_link(base_url: str, code: str) -> str:
+    return base_url.rstrip("/") + url_for("kiosk.pair_screen", code=code)
+
+
+# ---------------------------------------------------------------------------------------------
 # The venue poster
 
 @bp.get("/kiosk/venues/<code>/poster.pdf")
@@ -667,7 +738,7 @@ def api_scan():
 @scan_caller_required
 def api_confirm():
     """The touchscreen's answer to a `needs_confirmation`: `{ticket, changed: false}` ("nothing
-    has changed") or `{ticket, changed: true, answers: {travel_14d, travel_places, symptoms,
+    has changed"; the door screen sends the streamed `question` id instead of a ticket) or `{ticket, changed: true, answers: {travel_14d, travel_places, symptoms,
     exposures, consent_processing, consent_sensitive_health, consent_text_version[, phone]}}`;
     answers as /api/v1/scan."""
     data, error = read_json_body()
@@ -676,8 +747,10 @@ def api_confirm():
     if not isinstance(data, dict):
         return api_error("body_not_object", _l("The request body must be a JSON object."), 422)
     try:
+        ticket = data.get("ticket")
         result = services.confirm_scan(
-            session=db.session, now=clock.now(), ticket=data.get("ticket"),
+            session=db.session, now=clock.now(), ticket=ticket,
+            question=data.get("question") if ticket is None else None,
             changed=data.get("changed") is True, answers=data.get("answers"),
             settings=runtime.scan_settings(current_app._get_current_object()))
     except services.ScanError as exc:

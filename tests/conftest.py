@@ -88,6 +88,29 @@ def client(app):
     return app.test_client()
 
 
+def pair_screen(app) -> str:
+    """Pair a door screen as an administrator would (kiosk/screens.py); returns the secret its
+    browser keeps in the `khaibao_screen` cookie."""
+    from kiosk import screens
+
+    with db.new_session(app) as session:
+        _device, code = screens.create_pairing(session=session, name="test screen",
+                                               now=app.extensions["clock"].now())
+        _device, secret = screens.pair(session=session, code=code,
+                                       now=app.extensions["clock"].now())
+    return secret
+
+
+@pytest.fixture
+def screen(app):
+    """The kiosk's own door screen: a browser paired once, holding its screen cookie."""
+    from kiosk.screens import COOKIE_NAME
+
+    browser = app.test_client()
+    browser.set_cookie(COOKIE_NAME, pair_screen(app))
+    return browser
+
+
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
@@ -205,7 +228,25 @@ def live_server(app):
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
-    yield SimpleNamespace(url=f"http://127.0.0.1:{server.port}", app=app)
+    url = f"http://127.0.0.1:{server.port}"
+
+    def screen_cookie() -> dict:
+        """A freshly paired door screen's cookie, for a browser context's add_cookies()."""
+        from kiosk.screens import COOKIE_NAME
+
+        return {"name": COOKIE_NAME, "value": pair_screen(app), "url": url, "httpOnly": True}
+
+    def pairing_link() -> str:
+        """A one-time link that pairs the browser that opens it as the door screen."""
+        from kiosk import screens
+
+        with db.new_session(app) as session:
+            _device, code = screens.create_pairing(session=session, name="test screen",
+                                                   now=app.extensions["clock"].now())
+        return f"{url}/kiosk/pair/{code}"
+
+    yield SimpleNamespace(url=url, app=app, screen_cookie=screen_cookie,
+                          pairing_link=pairing_link)
     server.shutdown()
     thread.join(timeout=10)
 

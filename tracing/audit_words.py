@@ -21,6 +21,8 @@ ACTIONS = {
     "staff.disable": _l("Staff account disabled"),
     "staff.venues": _l("Staff venues changed"),
     "staff.password": _l("Own password changed"),
+    "screen.pair": _l("Door screen pairing link made"),
+    "screen.revoke": _l("Door screen revoked"),
     "visit.admit": _l("Flagged visitor admitted"),
     "visit.turn_away": _l("Flagged visitor turned away"),
     "visitor.qr_reprint": _l("Personal QR printed again"),

@@ -15,7 +15,7 @@
 
   var cardTimer = null;
   var idleTimer = null;
-  var pending = null;          // the open question: {reason, ticket, display_name, ...}
+  var pending = null;          // the open question: {reason, question or ticket, display_name, ...}
   var lastShown = {key: null, at: 0};
 
   function fill(template, values) {
@@ -128,7 +128,7 @@
   }
 
   function ask(question) {
-    if (!firstTime("confirm:" + question.ticket)) {
+    if (!firstTime("confirm:" + (question.question || question.ticket))) {
       return;
     }
     pending = question;
@@ -161,6 +161,17 @@
   }
 
   // --- answers to the touchscreen questions ----------------------------------------------------
+  // A question heard on the stream is answered by its id (the stream never carries tickets);
+  // one this screen asked itself (browser-camera mode) came with its ticket.
+  function answerTo(question, body) {
+    if (question.ticket) {
+      body.ticket = question.ticket;
+    } else {
+      body.question = question.question;
+    }
+    return body;
+  }
+
   function postJSON(url, body) {
     return fetch(url, {
       method: "POST",
@@ -272,7 +283,7 @@
       openHealthForm(pending);
     } else {
       var errorBox = document.getElementById("reconfirm-error");
-      postJSON(config.confirm_url, {ticket: pending.ticket, changed: false})
+      postJSON(config.confirm_url, answerTo(pending, {changed: false}))
         .then(function (response) { return handleAnswer(response, errorBox); })
         .catch(function () { showError(errorBox, text.network); });
     }
@@ -310,7 +321,7 @@
       lang: config.lang
     };
     var errorBox = document.getElementById("health-error");
-    postJSON(config.confirm_url, {ticket: pending.ticket, changed: true, answers: answers})
+    postJSON(config.confirm_url, answerTo(pending, {changed: true, answers: answers}))
       .then(function (response) { return handleAnswer(response, errorBox); })
       .catch(function () { showError(errorBox, text.network); });
   });

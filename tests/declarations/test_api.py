@@ -26,6 +26,13 @@ def venue(make_venue, clock):
     return make_venue(code="HQ", name="Trụ sở chính")
 
 
+@pytest.fixture
+def client(screen):
+    """Check-ins here come from the kiosk's own (paired) screen; declarations from phones need
+    no pairing, so the same browser serves both."""
+    return screen
+
+
 def counts(session):
     session.expire_all()
     return tuple(session.exec(select(func.count()).select_from(model)).one()[0]

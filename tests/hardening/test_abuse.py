@@ -133,12 +133,24 @@ def _checkin(client, token, **kwargs):
 
 @pytest.mark.parametrize("app_config", [{"PUBLIC_RATE_LIMIT": THREE, "VENUE": "HQ"}])
 def test_the_kiosks_own_screen_is_not_throttled_per_client_in_a_rush(
-        client, session, venue, clock, tokens, app_config):
+        app, screen, session, venue, clock, tokens, app_config):
     clock.advance(minutes=10)
-    for token in tokens:  # four times the per-client limit, from the device itself
-        response = _checkin(client, token, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    for token in tokens:  # four times the per-client limit, from the paired screen
+        response = _checkin(screen, token, environ_base={"REMOTE_ADDR": "127.0.0.1"})
         assert response.status_code == 200, response.get_json()
     assert counts(session)[2] == len(tokens)
+
+
+@pytest.mark.parametrize("app_config", [{"PUBLIC_RATE_LIMIT": THREE, "VENUE": "HQ"}])
+def test_being_on_the_device_itself_earns_no_exemption(app, session, venue, clock, tokens,
+                                                      app_config):
+    """Issue 15, point 10: the loopback address made any local program "the screen"."""
+    clock.advance(minutes=10)
+    local = app.test_client()  # never paired
+    statuses = {_checkin(local, token, environ_base={"REMOTE_ADDR": "127.0.0.1"}).status_code
+                for token in tokens[:3]}
+    assert statuses == {401}
+    assert counts(session)[2] == 0
 
 
 @pytest.mark.parametrize("app_config", [{"PUBLIC_RATE_LIMIT": THREE, "VENUE": "HQ"}])
@@ -155,16 +167,16 @@ def test_staff_with_a_bearer_token_are_not_throttled_per_client(
 
 @pytest.mark.parametrize("app_config", [{"VENUE_RATE_LIMIT": THREE, "VENUE": "HQ"}])
 def test_checkins_are_limited_per_venue_even_for_the_own_screen(
-        client, session, venue, make_venue, clock, tokens, app_config):
+        screen, session, venue, make_venue, clock, tokens, app_config):
     make_venue(code="ANNEX", name="Nhà B")
     clock.advance(minutes=10)
     for token in tokens[:3]:
-        assert _checkin(client, token).status_code == 200
+        assert _checkin(screen, token).status_code == 200
     before = counts(session)
-    assert_rate_limited_json(_checkin(client, tokens[3]))
+    assert_rate_limited_json(_checkin(screen, tokens[3]))
     assert counts(session) == before
     # Another venue is still served.
-    response = client.post("/api/v1/checkins", json={"venue_code": "ANNEX", "payload": tokens[3]})
+    response = screen.post("/api/v1/checkins", json={"venue_code": "ANNEX", "payload": tokens[3]})
     assert response.status_code == 200
     assert counts(session)[2] == before[2] + 1
 
@@ -237,31 +249,31 @@ def test_a_venue_signature_cannot_be_moved_to_another_venue(client, session, ven
     assert counts(session) == (0, 0, 0)
 
 
-def test_a_replayed_personal_qr_shows_its_holders_name(client, session, venue, clock):
+def test_a_replayed_personal_qr_shows_its_holders_name(screen, session, venue, clock):
     """Someone shows another person's QR (a screenshot): the screen names the holder, so the
     receptionist sees the mismatch."""
-    body = client.post("/api/v1/declarations", json=declaration_body()).get_json()
+    body = screen.post("/api/v1/declarations", json=declaration_body()).get_json()
     clock.advance(minutes=30)
-    response = client.post("/api/v1/checkins",
+    response = screen.post("/api/v1/checkins",
                            json={"venue_code": "HQ", "payload": body["token"]})
     assert response.status_code == 200
     assert response.get_json()["visitor"]["display_name"] == "NGUYỄN VĂN AN"
     clock.advance(hours=2)  # the replay, later, from someone else's phone
-    response = client.post("/api/v1/checkins",
+    response = screen.post("/api/v1/checkins",
                            json={"venue_code": "HQ", "payload": body["token"]})
     assert response.get_json()["visitor"]["display_name"] == "NGUYỄN VĂN AN"
 
 
 def test_a_revoked_personal_qr_is_refused_bilingually_and_stores_nothing(
-        client, session, venue, clock):
-    body = client.post("/api/v1/declarations", json=declaration_body()).get_json()
+        screen, session, venue, clock):
+    body = screen.post("/api/v1/declarations", json=declaration_body()).get_json()
     visitor = session.get(Visitor, body["visitor_id"])
     visitor.tokens_valid_after = clock.now() + timedelta(seconds=1)
     session.add(visitor)
     session.commit()
     clock.advance(minutes=30)
     before = counts(session)
-    response = client.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": body["token"]})
+    response = screen.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": body["token"]})
     assert response.status_code == 422
     result = response.get_json()
     assert result["code"] == "token_revoked"

@@ -18,7 +18,7 @@ from tests.hardening.conftest import ALICE, declaration_body
 ROLES = ("receptionist", "tracer", "admin")
 PUBLIC = "public"        # anyone, no sign-in
 STAFF = "staff"          # any signed-in staff member (sign out)
-SCREEN = "screen"        # the kiosk's own screen (loopback), or signed-in desk staff
+SCREEN = "screen"        # the kiosk's own (paired) screen, or signed-in desk staff
 DESK = frozenset({"receptionist", "admin"})
 TRACERS = frozenset({"tracer", "admin"})
 ADMIN = frozenset({"admin"})
@@ -59,6 +59,12 @@ MATRIX = {
     ("/kiosk/visits/<int:visit_id>/review", "POST"): DESK,
     ("/kiosk/visits/close-all", "POST"): DESK,
     ("/kiosk/venues/<code>/poster.pdf", "GET"): ADMIN,
+    # Pairing the door screen: the one-time link works for whoever holds it (an unknown, used
+    # or expired one is a 404); making links and revoking screens is the admin's.
+    ("/kiosk/pair/<code>", "GET"): PUBLIC,
+    ("/kiosk/screens", "GET"): ADMIN,
+    ("/kiosk/screens", "POST"): ADMIN,
+    ("/kiosk/screens/<int:device_id>/revoke", "POST"): ADMIN,
     # Administration.
     ("/admin/users", "GET"): ADMIN,
     ("/admin/users", "POST"): ADMIN,
@@ -119,7 +125,8 @@ def app_config():
 
 
 @pytest.fixture
-def sample(app, make_venue, make_user, api_token, make_visitor, make_visit, clock, client):
+def sample(app, make_venue, make_user, api_token, make_visitor, make_visit, clock, client,
+           session):
     """One of everything a URL can name, and a signed-in client and a bearer token per role."""
     venue = make_venue(code="HQ", name="Trụ sở chính", unit="Công ty ABC")
     response = client.post("/api/v1/declarations", json=declaration_body(), environ_base=ALICE)
@@ -128,7 +135,15 @@ def sample(app, make_venue, make_user, api_token, make_visitor, make_visit, cloc
     visitor = make_visitor(full_name="Trần Thị Bình", phone_e164="+84987654321",
                            id_number="001190054321")
     visit = make_visit(visitor=visitor, venue=venue, checked_in_at=clock.now())
+    from kiosk import screens
+    from kiosk.screens import COOKIE_NAME
+    from tests.conftest import pair_screen
+
+    screen = app.test_client()
+    screen.set_cookie(COOKIE_NAME, pair_screen(app))
+    spare, _code = screens.create_pairing(session=session, name="spare", now=clock.now())
     values = {"code": "HQ", "declaration_id": declared["declaration_id"], "visit_id": visit.id,
+              "device_id": spare.id,
               "visitor_id": visitor.id, "token": declared["token"], "kind": "svg",
               "filename": "css/app.css"}
     # The receptionist works at HQ (core.staff: assigned venues only).
@@ -139,7 +154,8 @@ def sample(app, make_venue, make_user, api_token, make_visitor, make_visit, cloc
     clients = {}
     for role, user in users.items():
         clients[role] = _signed_in(app, user)
-    return {"values": values, "users": users, "tokens": tokens, "clients": clients}
+    return {"values": values, "users": users, "tokens": tokens, "clients": clients,
+            "screen": screen}
 
 
 def _signed_in(app, user):
@@ -235,13 +251,15 @@ def test_every_route_refuses_callers_without_its_role_and_serves_those_with_it(a
                 sample["clients"][who] = _signed_in(app, sample["users"][who])
             checked += 1
         if access == SCREEN:
-            # The kiosk's own screen: the browser on the device itself, no sign-in.
-            response = _request(app.test_client(), method, url, environ_base=LOOPBACK)
+            # The kiosk's own screen: a browser paired once, no sign-in, wherever it stands.
+            response = _request(sample["screen"], method, url, environ_base=ALICE)
             assert not _refused(response, api=api, signed_in=False), f"{method} {url} own screen"
-            # ... but not through a proxy on the same machine.
-            response = _request(app.test_client(), method, url, environ_base=LOOPBACK,
-                                headers={"X-Forwarded-For": "192.0.2.10"})
-            assert _refused(response, api=api, signed_in=False), f"{method} {url} via a proxy"
+            # ... but not a browser that merely runs on the device itself (issue 15, point 10),
+            # nor one behind a proxy there.
+            for headers in ({}, {"X-Forwarded-For": "192.0.2.10"}):
+                response = _request(app.test_client(), method, url, environ_base=LOOPBACK,
+                                    headers=headers)
+                assert _refused(response, api=api, signed_in=False), f"{method} {url} loopback"
     assert checked == 4 * len(MATRIX)
 
 

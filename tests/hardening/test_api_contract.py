@@ -150,19 +150,28 @@ def world(app, make_venue, make_user, api_token, clock, client):
     tokens = {role: api_token(make_user(role)) for role in ("admin", "tracer", "receptionist")}
     submitted = client.post("/api/v1/declarations", json=DESIGN_EXAMPLE, environ_base=ALICE)
     assert submitted.status_code == 201, submitted.get_json()
-    return {"tokens": tokens, "declaration": submitted.get_json()}
+    from tests.conftest import pair_screen
+
+    return {"tokens": tokens, "declaration": submitted.get_json(), "screen": pair_screen(app)}
 
 
 def _caller(world, who):
     if who == "anonymous":
         return {}, ALICE
-    if who == "screen":
-        return {}, LOOPBACK
+    if who == "screen":  # the kiosk's own screen: its pairing cookie, no token
+        from kiosk.screens import COOKIE_NAME
+
+        return {"Cookie": f"{COOKIE_NAME}={world['screen']}"}, LOOPBACK
     return {"Authorization": f"Bearer {world['tokens'][who]}"}, ALICE
 
 
 def _call_and_validate(app, case, headers, environ):
-    response = case.call(app=app, headers=headers, environ_base=environ)
+    cookies = None
+    if "Cookie" in headers:  # the screen's pairing cookie goes into the client's cookie jar
+        name, _, value = headers["Cookie"].partition("=")
+        headers = {k: v for k, v in headers.items() if k != "Cookie"}
+        cookies = {name: value}
+    response = case.call(app=app, headers=headers, environ_base=environ, cookies=cookies)
     case.validate_response(response, checks=CHECKS, headers=headers,
                            transport_kwargs={"app": app})
     return response

@@ -20,6 +20,12 @@ from tests.conftest import T0
 from tests.hardening.conftest import HARDENING, counts
 from visits.models import Visit
 
+
+@pytest.fixture
+def client(screen):
+    """Scans here come from the kiosk's own (paired) screen; it declares as a phone would."""
+    return screen
+
 GAEN = json.dumps({"address": "5E:11:22:33:44:55", "rssi": -60,
                    "service_uuids": ["fd6f"], "service_data": {"fd6f": "00" * 20}})
 

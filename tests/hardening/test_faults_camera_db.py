@@ -42,6 +42,12 @@ from tests.support.qrframes import Placement, camera_frame
 from visits import events
 from visits.models import Visit
 
+
+@pytest.fixture
+def client(screen):
+    """Scans here come from the kiosk's own (paired) screen; it declares as a phone would."""
+    return screen
+
 sqlite_only = pytest.mark.skipif(
     dialect() != "sqlite",
     reason="SQLite-only fault: the kiosk's embedded database (PostgreSQL has no file lock or "
@@ -316,7 +322,7 @@ def test_the_door_screen_shows_a_failing_database_and_clears_it(live_server, pag
     make_venue(code="HQ", name="Trụ sở chính")
     token = staff_token(session, now=T0)
     [visitor] = seed_visitors(app, session, 1, now=T0)
-    page.goto(live_server.url + "/kiosk")
+    page.goto(live_server.pairing_link())  # the door screen, paired once
     expect(page.locator("body")).to_have_attribute("data-stream", "open")
     line = page.locator('[data-device-message="db"]')
     expect(line).to_have_js_property("hidden", True)

@@ -25,6 +25,12 @@ from tests.hardening.faults_support import seed_visitors, staff_token, wait_unti
 from tests.kiosk.test_camera import MjpegCamera
 from visits.models import Visit
 
+
+@pytest.fixture
+def client(screen):
+    """Scans here come from the kiosk's own (paired) screen; it declares as a phone would."""
+    return screen
+
 # Production behaviour with test-sized pauses (the product's defaults are seconds).
 CAMERA_BACKOFF = {"backoff_initial_s": 0.05, "backoff_max_s": 0.5, "poll_s": 0.05}
 

@@ -15,6 +15,12 @@ from declarations.models import Declaration
 from declarations.venue_links import venue_path
 from tests.hardening.conftest import declaration_body
 
+
+@pytest.fixture
+def client(screen):
+    """Scans here come from the kiosk's own (paired) screen; it declares as a phone would."""
+    return screen
+
 SECRET = "test-secret-key"
 
 # The people of the flow, with details that appear nowhere else in the code or the fixtures.

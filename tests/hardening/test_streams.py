@@ -48,8 +48,25 @@ def server(tmp_path):
 
 
 def screen_headers(server) -> dict[str, str]:
-    """What the door screen's browser sends with each request."""
-    return {}
+    """Pair the door screen as `make run` does (`flask kiosk pair` prints a one-time link; the
+    screen's browser opens it) and return what that browser then sends with each request."""
+    link = _flask(server.env, "kiosk", "pair", "--base-url",
+                  f"http://127.0.0.1:{server.port}").strip().splitlines()[-1]
+    path = link.split(f"127.0.0.1:{server.port}", 1)[1]
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=ANSWER_S)
+    try:
+        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+                     .encode())
+        answer = b""
+        while chunk := sock.recv(4096):
+            answer += chunk
+    finally:
+        sock.close()
+    head = answer.split(b"\r\n\r\n", 1)[0].decode()
+    assert head.startswith("HTTP/1.1 302"), head
+    cookie = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                  if line.lower().startswith("set-cookie:") and "khaibao_screen=" in line)
+    return {"Cookie": cookie.split(";", 1)[0]}
 
 
 def _open(server, path: str) -> tuple[socket.socket, int, str]:

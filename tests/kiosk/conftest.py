@@ -116,6 +116,13 @@ def scan_clip(tmp_path_factory) -> Clip:
     return Clip(path, fps, expected)
 
 
+@pytest.fixture
+def client(screen):
+    """In the door's tests the client is the kiosk's own (paired) screen; tests of a stranger's
+    view use `app.test_client()`."""
+    return screen
+
+
 # --- check-in side ------------------------------------------------------------------------------
 
 

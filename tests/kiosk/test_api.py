@@ -12,7 +12,7 @@ from PIL import Image
 from sqlmodel import select
 
 from declarations.models import Declaration
-from tests.conftest import T0
+from tests.conftest import PASSWORD, T0
 from tests.kiosk.conftest import CCCD_TEXT
 from visits.models import Visit, Visitor
 
@@ -73,11 +73,14 @@ def test_checkin_with_a_bearer_token_from_anywhere(client, clock, venue, token, 
     assert response.get_json()["action"] == "check_out"
 
 
-def test_checkin_needs_staff_or_the_kiosks_own_screen(client, clock, venue, token, make_user, login):
-    response = scan(client, token, environ_base=REMOTE)
-    assert response.status_code == 401 and response.get_json()["code"] == "unauthorized"
-    login(make_user("tracer"))
-    response = scan(client, token, environ_base=REMOTE)
+def test_checkin_needs_staff_or_the_kiosks_own_screen(app, clock, venue, token, make_user):
+    stranger = app.test_client()  # not the paired screen, wherever it stands
+    for where in (REMOTE, {"REMOTE_ADDR": "127.0.0.1"}):
+        response = scan(stranger, token, environ_base=where)
+        assert response.status_code == 401 and response.get_json()["code"] == "unauthorized"
+    stranger.post("/login", data={"username": make_user("tracer").username,
+                                  "password": PASSWORD})
+    response = scan(stranger, token, environ_base=REMOTE)
     assert response.status_code == 403 and response.get_json()["code"] == "forbidden"
 
 

@@ -78,7 +78,9 @@ def checkin_json(live_server, bearer):
 
 
 def open_screen(page, live_server):
-    page.goto(live_server.url + "/kiosk")
+    # Paired once, as an administrator's link does it; the pairing leads to the door screen.
+    page.goto(live_server.pairing_link())
+    expect(page).to_have_url(live_server.url + "/kiosk")
     expect(page.locator("body")).to_have_attribute("data-stream", "open")
     expect(page.locator("#idle")).to_be_visible()
 

@@ -82,12 +82,17 @@ def test_event_stream_under_waitress(app, venue, make_visitor, session):
     """The production server streams each event as it happens (no buffering) on its threads."""
     from waitress import create_server
 
+    from kiosk.screens import COOKIE_NAME
+    from tests.conftest import pair_screen
+
+    screen_cookie = f"{COOKIE_NAME}={pair_screen(app)}"
+
     server = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     connection = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=15)
     try:
-        connection.request("GET", "/kiosk/events")
+        connection.request("GET", "/kiosk/events", headers={"Cookie": screen_cookie})
         response = connection.getresponse()
         assert response.status == 200
         assert response.getheader("Content-Type").startswith("text/event-stream")

@@ -87,9 +87,9 @@ def test_every_page_at_every_size(live_server, open_page, scene, size, api_token
     page.wait_for_url(re.compile(r".*/d/\d+$"))
     shoot(page, "phone-done", size)
 
-    # The door screen (public on the kiosk itself: the test browser is on loopback).
+    # The door screen (public on the kiosk's own paired screen).
     door = open_page(**SIZES[size])
-    door.goto(url + "/kiosk")
+    door.goto(live_server.pairing_link())
     door.wait_for_function("() => document.body.dataset.stream === 'open'")
     shoot(door, "door-idle", size)
     token = api_token(scene["desk"])
