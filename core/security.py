@@ -161,7 +161,62 @@ def _add_headers(response):
     return response
 
 
+# Said before the app runs (no language chosen yet): both languages at once.
+UNKNOWN_HOST_VI = "Máy chủ này không phục vụ tên miền được yêu cầu."
+UNKNOWN_HOST_EN = "This server does not serve the requested host name."
+
+
+class AllowedHosts:
+    """WSGI middleware: a request naming a host outside KIOSK_ALLOWED_HOSTS (after the trusted
+    proxies' X-Forwarded-Host) gets a 400 before the app sees it, so no link, redirect or QR code
+    is ever built from a forged Host header."""
+
+    def __init__(self, wsgi_app, hosts: list[str]):
+        self.wsgi_app = wsgi_app
+        self.hosts = list(hosts)
+
+    def __call__(self, environ, start_response):
+        from werkzeug.exceptions import SecurityError
+        from werkzeug.wsgi import get_host
+
+        try:
+            get_host(environ, trusted_hosts=self.hosts)
+        except SecurityError:
+            return self._refuse(environ, start_response)
+        return self.wsgi_app(environ, start_response)
+
+    @staticmethod
+    def _refuse(environ, start_response):
+        import json
+
+        if (environ.get("PATH_INFO") or "").startswith("/api/"):
+            body = json.dumps({"code": "unknown_host", "message": UNKNOWN_HOST_VI,
+                               "message_vi": UNKNOWN_HOST_VI, "message_en": UNKNOWN_HOST_EN,
+                               "errors": {}}, ensure_ascii=False).encode()
+            kind = "application/json"
+        else:
+            body = f"{UNKNOWN_HOST_VI}\n{UNKNOWN_HOST_EN}\n".encode()
+            kind = "text/plain; charset=utf-8"
+        start_response("400 Bad Request", [("Content-Type", kind),
+                                           ("Content-Length", str(len(body))),
+                                           ("Cache-Control", "no-store"),
+                                           *SECURITY_HEADERS.items()])
+        return [body]
+
+
+def _check_hosts(app: Flask) -> None:
+    """Innermost, under ProxyFix when there is one, so the host checked is the one links use."""
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    hosts = app.config["ALLOWED_HOSTS"]
+    if isinstance(app.wsgi_app, ProxyFix):
+        app.wsgi_app.app = AllowedHosts(app.wsgi_app.app, hosts)
+    else:
+        app.wsgi_app = AllowedHosts(app.wsgi_app, hosts)
+
+
 def init_app(app: Flask) -> None:
+    _check_hosts(app)
     app.session_interface = _SessionInterface()
     app.after_request(_add_headers)
     limiter.init_app(app)

@@ -72,6 +72,9 @@ class Defaults:
     SERVER_THREADS = 16
     # Number of reverse proxies in front of a central server (0 on a kiosk device).
     TRUSTED_PROXIES = 0
+    # Host names requests may name (others get a 400 before the app sees them): None means this
+    # machine's loopback names and KIOSK_PUBLIC_URL's host. A forged Host header reaches no link.
+    ALLOWED_HOSTS: list[str] | None = None
     # Languages offered; Vietnamese is the default, English the toggle.
     LANGUAGES = ("vi", "en")
     BABEL_DEFAULT_LOCALE = "vi"
@@ -186,6 +189,29 @@ def _finalise(app: Flask) -> None:
     config["CAMERA_SOURCE"] = str(config["CAMERA_SOURCE"]).strip()
     if config.get("PUBLIC_URL"):
         config["PUBLIC_URL"] = str(config["PUBLIC_URL"]).rstrip("/")
+    config["ALLOWED_HOSTS"] = _allowed_hosts(config.get("ALLOWED_HOSTS"), config.get("PUBLIC_URL"))
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]", "::1")
+
+
+def _allowed_hosts(value, public_url: str | None) -> list[str]:
+    """KIOSK_ALLOWED_HOSTS as a list (a JSON list or comma-separated names), else the loopback
+    names and the public address's host."""
+    from urllib.parse import urlsplit
+
+    if isinstance(value, str):
+        value = [name.strip() for name in value.split(",")]
+    if value:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError("KIOSK_ALLOWED_HOSTS must be host names separated by commas")
+        return [v for v in value if v]
+    hosts = list(LOOPBACK_HOSTS)
+    if public_url:
+        host = urlsplit(str(public_url)).hostname
+        if host and host not in hosts:
+            hosts.append(host)
+    return hosts
 
 
 def _instance_secret(instance: Path) -> str:

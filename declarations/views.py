@@ -132,9 +132,11 @@ def _active_venue(code: str) -> Venue | None:
 
 
 def _public_url(endpoint: str, **values) -> str:
+    """An absolute link on KIOSK_PUBLIC_URL; without one, the path alone (never a link built from
+    the request's Host header, which the caller chooses)."""
     base = current_app.config.get("PUBLIC_URL")
     path = url_for(endpoint, **values)
-    return (base.rstrip("/") + path) if base else url_for(endpoint, _external=True, **values)
+    return (base.rstrip("/") + path) if base else path
 
 
 def _serializer() -> URLSafeTimedSerializer:

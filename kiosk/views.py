@@ -603,7 +603,9 @@ def screens_page():
                      actor=current_user._get_current_object(), action="screen.pair",
                      target_type="screen_device", target_id=device.id)
         db.session.commit()
-        link = pairing_link(request.host_url, code)
+        # On the configured public address when there is one, else the path on this server:
+        # never built from the request's Host header.
+        link = pairing_link(current_app.config.get("PUBLIC_URL") or "", code)
     return render_template("kiosk/screens.html", link=link,
                            screens=screens.list_screens(session=db.session),
                            ttl_min=int(screens.PAIRING_TTL.total_seconds() // 60))

@@ -24,7 +24,7 @@ def test_static_files_may_be_cached(client):
 
 def test_session_cookie_is_secure_when_the_request_came_over_tls(client, make_user):
     user = make_user("admin")
-    response = client.post("/login", base_url="https://kiosk.example",
+    response = client.post("/login", base_url="https://kiosk.test",
                            data={"username": user.username, "password": "correct horse battery"})
     assert "Secure" in response.headers["Set-Cookie"]
     assert "Strict-Transport-Security" in response.headers

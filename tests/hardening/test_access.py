@@ -266,7 +266,7 @@ def test_every_route_refuses_callers_without_its_role_and_serves_those_with_it(a
 def test_the_login_sets_an_httponly_samesite_session_cookie(client, make_user):
     """tests/core/test_security.py checks Secure over TLS; here the other two attributes."""
     user = make_user("admin")
-    for base_url in ("http://kiosk.local", "https://kiosk.example"):
+    for base_url in ("http://localhost", "https://kiosk.test"):
         response = client.post("/login", base_url=base_url,
                                data={"username": user.username, "password": PASSWORD})
         cookie = next(c for c in response.headers.getlist("Set-Cookie")

@@ -62,7 +62,7 @@ def test_behind_a_proxy_under_kiosk_run_no_one_is_the_screen(server):  # noqa: F
     proxy on the same machine. It neither reads the stream nor checks anyone in."""
     for path in SCREEN_PAGES:
         with socket.create_connection(("127.0.0.1", server.port), timeout=ANSWER_S) as sock:
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: kiosk.example\r\nX-Forwarded-For: "
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: kiosk.test\r\nX-Forwarded-For: "
                          "203.0.113.9\r\nX-Forwarded-Proto: https\r\nConnection: close\r\n\r\n"
                          .encode())
             status_line = sock.recv(4096).split(b"\r\n", 1)[0]
@@ -83,8 +83,9 @@ def test_behind_a_proxy_under_kiosk_run_no_one_is_the_screen(server):  # noqa: F
 def test_an_admin_pairs_a_screen_once_with_a_link(app, venue, clock, make_user, session):
     admin = _admin(app, make_user)
     link = _pairing_link(admin)
-    assert link.startswith("http://localhost/kiosk/pair/")
-    path = link.removeprefix("http://localhost")
+    # On the configured public address, never on the request's Host (point 12).
+    assert link.startswith("http://kiosk.test/kiosk/pair/")
+    path = link.removeprefix("http://kiosk.test")
     screen = app.test_client()
     assert not _is_screen(screen, environ_base=LOOPBACK)
     response = screen.get(path, environ_base={"REMOTE_ADDR": "192.0.2.7"})
@@ -108,8 +109,8 @@ def test_an_admin_pairs_a_screen_once_with_a_link(app, venue, clock, make_user, 
 
 def test_the_screen_cookie_is_secure_over_tls(app, venue, clock, make_user):
     admin = _admin(app, make_user)
-    path = _pairing_link(admin).removeprefix("http://localhost")
-    response = app.test_client().get(path, base_url="https://kiosk.example")
+    path = _pairing_link(admin).removeprefix("http://kiosk.test")
+    response = app.test_client().get(path, base_url="https://kiosk.test")
     cookie = next(c for c in response.headers.getlist("Set-Cookie")
                   if c.startswith(COOKIE_NAME + "="))
     assert "Secure" in cookie and "HttpOnly" in cookie
@@ -117,7 +118,7 @@ def test_the_screen_cookie_is_secure_over_tls(app, venue, clock, make_user):
 
 def test_an_expired_or_made_up_link_pairs_nothing(app, venue, clock, make_user):
     admin = _admin(app, make_user)
-    path = _pairing_link(admin).removeprefix("http://localhost")
+    path = _pairing_link(admin).removeprefix("http://kiosk.test")
     clock.advance(minutes=31)
     stranger = app.test_client()
     response = stranger.get(path)
@@ -135,7 +136,7 @@ def test_a_forged_or_revoked_screen_cookie_opens_nothing(app, venue, clock, make
 
     admin = _admin(app, make_user)
     screen = app.test_client()
-    screen.get(_pairing_link(admin).removeprefix("http://localhost"))
+    screen.get(_pairing_link(admin).removeprefix("http://kiosk.test"))
     assert _is_screen(screen)
     page = admin.get("/kiosk/screens").get_data(as_text=True)
     assert "Cổng chính" in page
@@ -150,9 +151,9 @@ def test_a_forged_or_revoked_screen_cookie_opens_nothing(app, venue, clock, make
 def test_pairing_again_replaces_the_browsers_old_record(app, venue, clock, make_user):
     admin = _admin(app, make_user)
     screen = app.test_client()
-    screen.get(_pairing_link(admin).removeprefix("http://localhost"))
+    screen.get(_pairing_link(admin).removeprefix("http://kiosk.test"))
     old = screen.get_cookie(COOKIE_NAME).value
-    screen.get(_pairing_link(admin).removeprefix("http://localhost"))
+    screen.get(_pairing_link(admin).removeprefix("http://kiosk.test"))
     assert screen.get_cookie(COOKIE_NAME).value != old
     thief = app.test_client()
     thief.set_cookie(COOKIE_NAME, old)
