@@ -122,6 +122,9 @@ class Defaults:
     # (a central server unreachable or stuck answers 503 in seconds instead of hanging requests).
     DATABASE_CONNECT_TIMEOUT_S = 5
     DATABASE_STATEMENT_TIMEOUT_S = 30
+    # Live events (desk and door screens) across the worker processes of a central server:
+    # redis://host:6379/0. Unset: delivered within the one process (a kiosk device).
+    EVENTS_URL: str | None = None
     # Uploads are camera frames or CSV lists; anything larger is refused outright.
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024
     # An uploaded frame is refused above this many pixels before it is decoded: 25 MP admits any
@@ -202,6 +205,10 @@ def _finalise(app: Flask) -> None:
         if not config.get("DEVICE_TOKEN"):
             raise ConfigError("KIOSK_CENTRAL_URL is set but KIOSK_DEVICE_TOKEN is not: enrol the "
                               "device on the central server (flask device enrol) and set both")
+    if config.get("EVENTS_URL") and not re.fullmatch(r"(rediss?|unix)://\S+",
+                                                      str(config["EVENTS_URL"])):
+        raise ConfigError("KIOSK_EVENTS_URL must be a redis://, rediss:// or unix:// address, "
+                          f"got {config['EVENTS_URL']!r}")
     config["VENUE"] = str(config["VENUE"]).strip().upper()
     config["BLE"] = str(config["BLE"]).strip()
     if config["BLE"].lower() in ("auto", "off"):

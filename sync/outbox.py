@@ -67,14 +67,10 @@ class Backlog:
 
 
 def backlog(session: Session) -> Backlog:
-    count, oldest = session.execute(
-        sa.select(sa.func.count(), sa.func.min(SyncOutbox.created_at))).one()
-    if oldest is not None and not isinstance(oldest, datetime):
-        oldest = SyncOutbox.__table__.c.created_at.type.process_result_value(
-            datetime.fromisoformat(str(oldest)), session.get_bind().dialect)
-    elif oldest is not None:
-        oldest = SyncOutbox.__table__.c.created_at.type.process_result_value(
-            oldest, session.get_bind().dialect)
+    count = session.execute(sa.select(sa.func.count()).select_from(SyncOutbox)).scalar_one()
+    # The first entry is the oldest (seq order is write order): no scan for a minimum.
+    oldest = session.execute(sa.select(SyncOutbox.created_at).order_by(SyncOutbox.seq)
+                             .limit(1)).scalar()
     return Backlog(pending=int(count or 0), oldest_at=oldest)
 
 
