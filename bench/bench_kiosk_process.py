@@ -169,8 +169,9 @@ class Visitors:
 
     PAGES = ("/", "/kiosk", "/healthz", "/kiosk/venue-qr.svg")
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, cookie: str):
         self.port = port
+        self.headers = {"Cookie": cookie}  # the paired door screen's
         self.events: dict[str, int] = {}
         self.requests = 0
         self.errors: list[str] = []
@@ -184,7 +185,7 @@ class Visitors:
     def _stream(self) -> None:
         try:
             connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-            connection.request("GET", "/kiosk/events")
+            connection.request("GET", "/kiosk/events", headers=self.headers)
             self._sock = connection.sock
             response = connection.getresponse()
             kind = None
@@ -204,7 +205,7 @@ class Visitors:
     def _get(self, path: str, *, first_part: bool = False) -> None:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=self.headers)
             response = connection.getresponse()
             if response.status != 200:
                 self.errors.append(f"{path}: {response.status}")
@@ -279,13 +280,14 @@ def _free_port() -> int:
 
 
 def soak(duration_s: float, interval_s: float, warmup_s: float) -> dict:
-    from kiosk_setup import kiosk_database
+    from kiosk_setup import kiosk_database, screen_cookie
 
     from tests.ble_beacon.mockbluez import MockBluez, PrivateBus
 
     with tempfile.TemporaryDirectory(prefix="khaibao-bench-kiosk-") as tmp_name:
         tmp = Path(tmp_name)
         app, url, tokens = kiosk_database(tmp, venue="DEMO", visitors=20)
+        cookie = screen_cookie(app)  # the door screen, paired before the kiosk starts
         from core.db import db
         db.dispose(app)
         del app
@@ -332,7 +334,7 @@ def soak(duration_s: float, interval_s: float, warmup_s: float) -> dict:
             start = time.monotonic()
             samples.append((0.0, rss_kb(process.pid) / 1024))
             phones = Phones(bus_address)
-            visitors = Visitors(port)
+            visitors = Visitors(port, cookie)
             while (elapsed := time.monotonic() - start) < duration_s:
                 time.sleep(min(interval_s, max(0.0, duration_s - elapsed)))
                 if process.poll() is not None:

@@ -76,9 +76,9 @@ class LiveFeed:
 class ScreenStream:
     """GET /kiosk/events over HTTP, as the screen reads it; records each visit event's arrival."""
 
-    def __init__(self, port: int):
+    def __init__(self, port: int, cookie: str):
         self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.connection.request("GET", "/kiosk/events")
+        self.connection.request("GET", "/kiosk/events", headers={"Cookie": cookie})
         self._sock = self.connection.sock
         self.response = self.connection.getresponse()
         if self.response.status != 200:
@@ -126,7 +126,7 @@ class ScreenStream:
 
 
 def measure(scans: int) -> dict:
-    from kiosk_setup import kiosk_database
+    from kiosk_setup import kiosk_database, screen_cookie
     from waitress import create_server
 
     from kiosk.camera import CameraWorker, parse_source
@@ -159,7 +159,7 @@ def measure(scans: int) -> dict:
         server_thread = threading.Thread(target=server.run, daemon=True)
         server_thread.start()
         manager.start()
-        stream = ScreenStream(server.effective_port)
+        stream = ScreenStream(server.effective_port, screen_cookie(app))
         latencies, decode_ms, publish_ms, lost = [], [], [], 0
         try:
             if not stream.ready.wait(10):

@@ -49,3 +49,18 @@ def kiosk_database(tmp: Path, *, venue: str, visitors: int, config: dict | None 
             session.commit()
             tokens.append(issue_token(ring, visitor=visitor, declaration=declaration, now=now))
     return app, url, tokens
+
+
+def screen_cookie(app) -> str:
+    """The Cookie header of a door screen paired with `app`'s database (the door pages and the
+    event stream answer only a paired screen, kiosk/screens.py)."""
+    from datetime import UTC, datetime
+
+    from core.db import db
+    from kiosk import screens
+
+    with db.new_session(app) as session:
+        _device, code = screens.create_pairing(session=session, name="bench screen",
+                                               now=datetime.now(UTC))
+        _device, secret = screens.pair(session=session, code=code, now=datetime.now(UTC))
+    return f"{screens.COOKIE_NAME}={secret}"
