@@ -215,20 +215,20 @@ def _png(text: str | None) -> bytes:
 
 @pytest.mark.parametrize("app_config", [{"VENUE_RATE_LIMIT": THREE, "VENUE": "HQ"}])
 def test_idle_browser_camera_frames_do_not_spend_the_venue_budget(
-        client, session, venue, clock, tokens, app_config):
-    """The screen in browser-camera mode posts a frame every 0.7 s: frames without a code are
+        screen, session, venue, clock, tokens, app_config):
+    """The (paired) screen in browser-camera mode posts a frame every 0.7 s: frames without a code are
     not check-ins. Decoded frames count, and the fourth is refused."""
     clock.advance(minutes=10)
     for _ in range(6):
-        response = client.post("/api/v1/scan", data={
+        response = screen.post("/api/v1/scan", data={
             "venue_code": "HQ", "image": (io.BytesIO(_png(None)), "frame.png")})
         assert response.get_json()["code"] == "no_code_found"
     for token in tokens[:3]:
-        response = client.post("/api/v1/scan", data={
+        response = screen.post("/api/v1/scan", data={
             "venue_code": "HQ", "image": (io.BytesIO(_png(token)), "frame.png")})
         assert response.status_code == 200
     before = counts(session)
-    assert_rate_limited_json(client.post("/api/v1/scan", data={
+    assert_rate_limited_json(screen.post("/api/v1/scan", data={
         "venue_code": "HQ", "image": (io.BytesIO(_png(tokens[3])), "frame.png")}))
     assert counts(session) == before
 
