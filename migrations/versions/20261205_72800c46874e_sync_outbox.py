@@ -78,8 +78,9 @@ def _create_triggers(dialect: str) -> None:
         op.execute(f"CREATE TRIGGER sync_{table}_insert AFTER INSERT ON {table} "
                    f"FOR EACH ROW EXECUTE FUNCTION sync_capture_{column}()")
         # A no-op UPDATE (visits.services.lock_visitor takes a row lock with one) changes nothing.
+        # Rows compared as text: `json` columns have no equality operator.
         op.execute(f"CREATE TRIGGER sync_{table}_update AFTER UPDATE ON {table} "
-                   "FOR EACH ROW WHEN (OLD.* IS DISTINCT FROM NEW.*) "
+                   "FOR EACH ROW WHEN (OLD::text IS DISTINCT FROM NEW::text) "
                    f"EXECUTE FUNCTION sync_capture_{column}()")
 
 

@@ -155,3 +155,20 @@ def test_a_revoked_device_is_refused_at_once_and_keeps_its_backlog(
     code, answer = _sync_once(kiosk)
     assert code == 1 and answer["pushed"] == 0 and answer["pending"] >= 3
     assert _count(app, Visit) == 1
+
+
+def test_updates_of_rows_with_json_columns_are_captured(app, session, make_venue, make_visitor):
+    """Declarations and audit entries hold JSON (PostgreSQL's json has no equality operator)."""
+    from core.audit import record_audit
+
+    make_venue(code="HQ")
+    outbox.enable_capture(session=session, now=T0)
+    event = record_audit(session=session, now=T0, actor="cli:test", action="visit.close_all",
+                         target_type="venue", target_id=1, row_count=3)
+    session.commit()
+    event.row_count = 4
+    session.add(event)
+    session.commit()
+    ops = [(e.table_name, e.op) for e in session.exec(select(SyncOutbox).order_by(
+        SyncOutbox.seq)).all()]
+    assert ops == [("audit_event", "insert"), ("audit_event", "update")]
