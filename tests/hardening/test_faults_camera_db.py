@@ -265,6 +265,11 @@ def test_a_camera_check_in_waits_out_a_full_disk(small_disk, tmp_path):  # noqa:
     with db.new_session(app) as session:
         session.add(Venue(code="HQ", name="Trụ sở chính", created_at=T0))
         session.commit()
+    from kiosk.screens import COOKIE_NAME
+    from tests.conftest import pair_screen
+
+    client.set_cookie(COOKIE_NAME, pair_screen(app))  # the door screen, paired before the rush
+    with db.new_session(app) as session:
         people = seed_visitors(app, session, 150, now=T0)
     folder = tmp_path / "camera"
     folder.mkdir()
