@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from declarations import admin_units
+from core import admin_units
 from declarations.identity import (
     check_id_number,
     check_name,

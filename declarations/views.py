@@ -33,7 +33,7 @@ from core.db import db
 from core.errors import api_error, read_json_body
 from core.models import Role, Venue
 from core.security import public_limits
-from declarations import admin_units
+from core import admin_units
 from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts, consent_version
 from declarations.identity import countries, display_name, format_phone
 from declarations.models import Declaration, DeclarationSource

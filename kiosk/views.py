@@ -36,7 +36,7 @@ from core.models import Role, Venue
 from core.public_url import public_url_message
 from core.security import public_limits
 from core.services import get_venue
-from declarations import admin_units
+from core import admin_units
 from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts
 from declarations.identity import countries, format_phone
 from declarations.messages import problem

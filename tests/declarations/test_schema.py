@@ -121,7 +121,7 @@ def test_a_form_submission_is_validated_like_json():
 
 
 def admin_ward(province_code):
-    from declarations import admin_units
+    from core import admin_units
 
     return admin_units.wards_of(province_code)[0].code
 

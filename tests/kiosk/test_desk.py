@@ -99,7 +99,7 @@ def test_check_out_and_close_all(client, clock, session, venue, receptionist, ma
 
 
 def _form(consent_version: str, **overrides) -> dict:
-    from declarations import admin_units
+    from core import admin_units
 
     ward = admin_units.wards_of("01")[0]
     return {"full_name": "Phạm Thị Lan", "birth_year": "1985", "gender": "female",
