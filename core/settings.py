@@ -57,6 +57,9 @@ class Defaults:
     SCREEN_IDLE_S = 20
     # The underlying-conditions list is sensitive and useless for door triage: off by default.
     COLLECT_CONDITIONS = False
+    # The contact-tracing / health apps the declaration asks about (keys, in order; "none" is
+    # always offered). The provincial adoption tables counted Bluezone, then PC-Covid and VNeID.
+    TRACING_APPS = ("bluezone", "pc_covid", "vneid", "other")
     # A personal QR older than this is refused ("please declare again"); the phone's remembered
     # visitor cookie lasts as long. A month keeps regular visitors' codes across purge cycles.
     TOKEN_MAX_AGE_DAYS = 30
@@ -178,6 +181,14 @@ def _finalise(app: Flask) -> None:
         if config[key] not in allowed:
             raise ConfigError(f"KIOSK_{key}={config[key]!r} is not one of {', '.join(allowed)}")
     config["CAMERA_SOURCE"] = str(config["CAMERA_SOURCE"]).strip()
+    apps = config["TRACING_APPS"]
+    keys = tuple(k.strip().lower() for k in (apps.split(",") if isinstance(apps, str) else apps)
+                 if str(k).strip())
+    if (not keys or len(set(keys)) != len(keys) or "none" in keys
+            or not all(re.fullmatch(r"[a-z0-9_]{1,32}", k) for k in keys)):
+        raise ConfigError(f"KIOSK_TRACING_APPS={apps!r} must list app keys (a-z, 0-9, _) "
+                          "separated by commas, without 'none' (always offered)")
+    config["TRACING_APPS"] = keys
     if config.get("PUBLIC_URL"):
         config["PUBLIC_URL"] = str(config["PUBLIC_URL"]).rstrip("/")
 

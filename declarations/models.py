@@ -43,6 +43,9 @@ class Declaration(SQLModel, table=True):
     exposures: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     # Only when KIOSK_COLLECT_CONDITIONS is on; never exported.
     conditions: list[str] | None = Field(default=None, sa_type=sa.JSON)
+    # The contact-tracing or health apps the visitor says they run (keys of KIOSK_TRACING_APPS,
+    # or ["none"]); None when the question was not asked.
+    tracing_apps: list[str] | None = Field(default=None, sa_type=sa.JSON)
     visitor_company: str | None = Field(default=None, max_length=200)
     host_name: str | None = Field(default=None, max_length=100)
     host_department: str | None = Field(default=None, max_length=100)

@@ -45,6 +45,7 @@ from declarations.questions import (
     LABELS,
     SYMPTOMS,
     VISIT_PURPOSES,
+    tracing_app_choices,
 )
 from declarations.rules import rules_from_config
 from declarations.schema import form_to_mapping, validate_declaration
@@ -195,6 +196,7 @@ def _form_context(venue: Venue, values: dict, *, errors=None, warnings=None, dep
         dependant=dependant, declarant=declarant, action=action,
         labels=LABELS, symptoms=SYMPTOMS, exposures=EXPOSURES, genders=GENDERS,
         purposes=VISIT_PURPOSES, conditions=CONDITIONS,
+        tracing_apps=tracing_app_choices(current_app.config["TRACING_APPS"]),
         collect_conditions=current_app.config["COLLECT_CONDITIONS"],
         countries=countries(lang), provinces=admin_units.provinces(),
         wards=admin_units.wards_of(province_code if isinstance(province_code, str) else ""),
@@ -268,7 +270,9 @@ def new(code: str):
     data["lang"] = _lang()
     now = clock.now()
     result = validate_declaration(data, now=now, consent_version=_consent_version(venue),
-                                  collect_conditions=current_app.config["COLLECT_CONDITIONS"])
+                                  collect_conditions=current_app.config["COLLECT_CONDITIONS"],
+                                  tracing_app_keys=current_app.config["TRACING_APPS"],
+                                  require_tracing_apps=True)
     if not result.ok or (result.warnings and request.form.get("confirm_warnings") != "1"):
         status = 422 if not result.ok else 200
         return render_template("declarations/form.html", **_form_context(
@@ -382,7 +386,9 @@ def add_dependant(declaration_id: int):
     now = clock.now()
     result = validate_declaration(data, now=now, consent_version=_consent_version(venue),
                                   dependant=True,
-                                  collect_conditions=current_app.config["COLLECT_CONDITIONS"])
+                                  collect_conditions=current_app.config["COLLECT_CONDITIONS"],
+                                  tracing_app_keys=current_app.config["TRACING_APPS"],
+                                  require_tracing_apps=True)
     if not result.ok or (result.warnings and request.form.get("confirm_warnings") != "1"):
         return render_template("declarations/form.html", **_form_context(
             venue, data, errors=result.errors, warnings=result.warnings, action=action,
@@ -474,7 +480,8 @@ def api_submit():
         consent = _consent_version(venue) if venue is not None else ""
         result = validate_declaration(body, now=now, consent_version=consent,
                                       require_venue=True,
-                                      collect_conditions=current_app.config["COLLECT_CONDITIONS"])
+                                      collect_conditions=current_app.config["COLLECT_CONDITIONS"],
+                                      tracing_app_keys=current_app.config["TRACING_APPS"])
         errors.update(result.errors)
         if venue is None and "venue_code" not in errors and "body" not in errors:
             errors["venue_code"] = _problem("venue_unknown")

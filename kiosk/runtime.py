@@ -64,6 +64,7 @@ def scan_settings(app: Flask) -> services.ScanSettings:
         ticket_ttl_s=config["CONFIRM_TTL_S"],
         triage_rules=triage_rules(app),
         retention_days=config["RETENTION_DAYS"],
+        tracing_app_keys=tuple(config["TRACING_APPS"]),
     )
 
 

@@ -19,6 +19,7 @@ from declarations.identity import classify_id, fold
 from declarations.identity import display_name as shown_name
 from declarations.messages import problem
 from declarations.models import Declaration, DeclarationSource
+from declarations.questions import DEFAULT_TRACING_APPS
 from declarations.rules import DEFAULT_RULES, TriageRules, triage
 from declarations.services import (
     DeclarationError,
@@ -67,6 +68,8 @@ class ScanSettings:
     # For declarations made at the kiosk: the triage rules and the consent texts' retention days.
     triage_rules: TriageRules = DEFAULT_RULES
     retention_days: int = 21
+    # KIOSK_TRACING_APPS: the apps the touchscreen asks about.
+    tracing_app_keys: tuple[str, ...] = DEFAULT_TRACING_APPS
 
 
 class ScanError(ValueError):
@@ -361,7 +364,7 @@ def confirm_scan(
             raise ScanError("token_unknown_visitor", problem("token_unknown_visitor"))
         health = None
         if changed:
-            health = _health_or_raise(answers, version, ask_phone=False)
+            health = _health_or_raise(answers, version, ask_phone=False, settings=settings)
         elif previous.consent_text_version != version:
             # Consent lasts until withdrawn, but not across a change of the texts read.
             raise ScanError("consent_changed", problem("consent_changed"))
@@ -369,9 +372,9 @@ def confirm_scan(
         visitor = session.get(Visitor, question.get("visitor") or 0)
         if visitor is None:
             raise ScanError("token_unknown_visitor", problem("token_unknown_visitor"))
-        health = _health_or_raise(answers, version, ask_phone=False)
+        health = _health_or_raise(answers, version, ask_phone=False, settings=settings)
     else:
-        health = _health_or_raise(answers, version, ask_phone=True)
+        health = _health_or_raise(answers, version, ask_phone=True, settings=settings)
         visitor = _visitor_from_identity(session=session, identity=question.get("identity") or {},
                                          known_id=question.get("visitor"), now=now,
                                          phone=health.phone_e164)
@@ -434,8 +437,10 @@ def _open_ticket(ticket, *, now: datetime, secret: str) -> dict:
     return question
 
 
-def _health_or_raise(answers, version: str, *, ask_phone: bool) -> HealthAnswers:
-    checked = validate_health_answers(answers, consent_version=version, ask_phone=ask_phone)
+def _health_or_raise(answers, version: str, *, ask_phone: bool,
+                     settings: ScanSettings) -> HealthAnswers:
+    checked = validate_health_answers(answers, consent_version=version, ask_phone=ask_phone,
+                                      tracing_app_keys=settings.tracing_app_keys)
     if checked.answers is None:
         if "consent_processing" in checked.errors and \
                 checked.errors["consent_processing"].code == "consent_changed":
@@ -483,7 +488,10 @@ def _renewed_declaration(*, previous: Declaration, venue: Venue, now: datetime,
         source=DeclarationSource.reconfirmation.value,
         travel_14d=health.travel_14d, travel_places=health.travel_places,
         symptoms=list(health.symptoms), exposures=list(health.exposures),
-        conditions=previous.conditions, visitor_company=previous.visitor_company,
+        conditions=previous.conditions,
+        tracing_apps=(list(health.tracing_apps) if health.tracing_apps is not None
+                      else previous.tracing_apps),
+        visitor_company=previous.visitor_company,
         host_name=previous.host_name, host_department=previous.host_department,
         visit_purpose=previous.visit_purpose, visit_purpose_note=previous.visit_purpose_note,
         body_temperature_c=None, declared_for_other=previous.declared_for_other,
@@ -500,7 +508,8 @@ def _kiosk_declaration(*, visitor: Visitor, venue: Venue, now: datetime, health:
         visitor_id=visitor.id, venue_id=venue.id, submitted_at=now, lang=health.lang,
         source=DeclarationSource.kiosk.value, travel_14d=health.travel_14d,
         travel_places=health.travel_places, symptoms=list(health.symptoms),
-        exposures=list(health.exposures), status=decision.status,
-        rules_version=decision.rules_version, consent_processing=True,
+        exposures=list(health.exposures),
+        tracing_apps=list(health.tracing_apps) if health.tracing_apps is not None else None,
+        status=decision.status, rules_version=decision.rules_version, consent_processing=True,
         consent_sensitive_health=True, consent_text_version=health.consent_text_version,
         consent_at=now)

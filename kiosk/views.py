@@ -48,6 +48,7 @@ from declarations.questions import (
     LABELS,
     SYMPTOMS,
     VISIT_PURPOSES,
+    tracing_app_choices,
 )
 from declarations.schema import form_to_mapping, validate_declaration
 from declarations.tokens import TokenError
@@ -310,6 +311,7 @@ def screen():
         labels=LABELS,
         symptoms=SYMPTOMS,
         exposures=EXPOSURES,
+        tracing_apps=tracing_app_choices(config["TRACING_APPS"]),
         consent=consent_texts(lang, retention_days=config["RETENTION_DAYS"],
                               operator=venue.unit or venue.name),
         screen_config=screen_config,
@@ -740,6 +742,7 @@ def _manual_context(venue: Venue, values: dict, *, errors=None, warnings=None,
         dependant=False, declarant=None, action=url_for("kiosk.manual", venue=venue.code),
         labels=LABELS, symptoms=SYMPTOMS, exposures=EXPOSURES, genders=GENDERS,
         purposes=VISIT_PURPOSES, conditions=CONDITIONS,
+        tracing_apps=tracing_app_choices(current_app.config["TRACING_APPS"]),
         collect_conditions=current_app.config["COLLECT_CONDITIONS"],
         countries=countries(lang), provinces=admin_units.provinces(),
         wards=admin_units.wards_of(province_code if isinstance(province_code, str) else ""),
@@ -768,7 +771,9 @@ def manual():
     app = current_app._get_current_object()
     version = services.venue_consent_version(venue, retention_days=app.config["RETENTION_DAYS"])
     result = validate_declaration(data, now=now, consent_version=version, id_optional=True,
-                                  collect_conditions=app.config["COLLECT_CONDITIONS"])
+                                  collect_conditions=app.config["COLLECT_CONDITIONS"],
+                                  tracing_app_keys=app.config["TRACING_APPS"],
+                                  require_tracing_apps=True)
     if not result.ok or (result.warnings and request.form.get("confirm_warnings") != "1"):
         return render_template("declarations/form.html", **_manual_context(
             venue, data, errors=result.errors, warnings=result.warnings,

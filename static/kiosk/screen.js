@@ -288,6 +288,13 @@
     if (event.target.name === "travel_14d") {
       document.getElementById("travel-places-field").hidden = event.target.value !== "true";
     }
+    if (event.target.name === "tracing_apps" && event.target.checked) {
+      // "None of these" and an app exclude each other.
+      var none = event.target.value === "none";
+      healthForm.querySelectorAll('input[name="tracing_apps"]').forEach(function (box) {
+        if (box !== event.target && (none || box.value === "none")) { box.checked = false; }
+      });
+    }
     touch();
   });
 
@@ -303,6 +310,7 @@
       travel_places: data.get("travel_places") || null,
       symptoms: eachAnswer(data, "symptoms"),
       exposures: eachAnswer(data, "exposures"),
+      tracing_apps: data.getAll("tracing_apps"),
       consent_processing: data.get("consent_processing") === "true",
       consent_sensitive_health: data.get("consent_sensitive_health") === "true",
       consent_text_version: data.get("consent_text_version"),
