@@ -16,6 +16,7 @@ ACTIONS = {
     "privacy.copy": _l("Copy of a visitor's data given"),
     "privacy.delete": _l("A visitor's data deleted"),
     "privacy.revoke": _l("A visitor's QR codes stopped"),
+    "populations.import": _l("Unit populations imported"),
     "retention.purge": _l("Old data deleted (retention)"),
     "staff.enable": _l("Staff account enabled"),
     "staff.disable": _l("Staff account disabled"),

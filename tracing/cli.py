@@ -3,24 +3,23 @@
 the OS user."""
 from __future__ import annotations
 
-import csv
 import json
 import sys
 from pathlib import Path
-from typing import IO
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from core.cli import bilingual, cli_actor
 from core.clock import now
 from core.db import db
 from core.services import get_venue
-from tracing import contact_query, errors, exporting, search
-from tracing.adoption import REPORT_ERRORS, ReportError, csv_rows, parse_day
-from tracing.counts import adoption_report
+from tracing import adoption, adoption_export, contact_query, errors, exporting, search
+from tracing.adoption import REPORT_ERRORS, ReportError, parse_day
+from tracing.counts import unit_adoption_report
 from tracing.errors import message_for
 from tracing.exports import ExportError, ExportFile
 from tracing.parsing import (
@@ -195,43 +194,41 @@ def visits_import(file):
 
 report_cli = AppGroup("report", help="Reports.")
 
-def write_adoption(report, fmt: str, out: IO[str]) -> None:
-    if fmt == "json":
-        json.dump({"since": report.since.isoformat(), "until": report.until.isoformat(),
-                   "rows": [row.to_json() for row in report.rows]}, out, ensure_ascii=False,
-                  indent=1)
-        out.write("\n")
-        return
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(csv_rows(report.rows))
-
-
 @report_cli.command("adoption")
 @click.option("--since", required=True, help="First day, YYYY-MM-DD (Việt Nam calendar day).")
 @click.option("--until", required=True, help="Last day, included.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+@click.option("--by", "by", type=click.Choice(adoption.GROUPINGS), default="venue",
+              show_default=True, help="Group by the venue, its ward or province, or the "
+                                      "visitors' own (declared) ward or province.")
+@click.option("--period", type=click.Choice(adoption.PERIODS), default="day", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(adoption_export.FORMATS), default="json",
               show_default=True)
 @click.option("--venue", "venues", multiple=True, help="Venue code (repeat; default: all).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write to this file (CSV with a byte-order mark, for spreadsheets).")
-def report_adoption(since: str, until: str, fmt: str, venues: tuple[str, ...],
-                    output: str | None) -> None:
-    """Per venue and day: visits, visitors, visitors with a detected app, and their share."""
+              help="Write to this file (needed for XLSX and PDF).")
+def report_adoption(since: str, until: str, by: str, period: str, fmt: str,
+                    venues: tuple[str, ...], output: str | None) -> None:
+    """Per unit and period: people, app users (declared and detected, apart and together),
+    share; with imported populations, app users per 1,000 people too."""
     try:
         first, last = parse_day(since), parse_day(until)
         with db.new_session() as session:
-            report = adoption_report(session=session, since=first, until=last,
-                                     venue_codes=list(venues) or None)
+            report = unit_adoption_report(session=session, since=first, until=last, by=by,
+                                          period=period, venue_codes=list(venues) or None)
     except ReportError as exc:
         raise click.UsageError(bilingual(REPORT_ERRORS[exc.code])) from None
-    if output:
-        encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
-        with open(output, "w", encoding=encoding, newline="") as handle:
-            write_adoption(report, fmt, handle)
-        click.echo(gettext("%(count)d row(s) written to %(path)s.", count=len(report.rows),
-                           path=output), err=True)
-    else:
-        write_adoption(report, fmt, sys.stdout)
+    if fmt in ("xlsx", "pdf") and not output:
+        raise click.UsageError(bilingual(_l("Give -o FILE for an XLSX or PDF file.")))
+    try:
+        if output:
+            with open(output, "wb") as handle:
+                count = adoption_export.write(report, fmt, handle)
+            click.echo(gettext("%(count)d row(s) written to %(path)s.", count=count,
+                               path=output), err=True)
+        else:
+            adoption_export.write(report, fmt, sys.stdout.buffer)
+    except ExportError as exc:
+        raise click.ClickException(bilingual(message_for(exc.code))) from None
 
 
 COMMANDS = (trace_cli, export_cli, visits_cli, purge, report_cli)

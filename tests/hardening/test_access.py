@@ -69,6 +69,8 @@ MATRIX = {
     ("/admin/venues/<code>", "POST"): ADMIN,
     ("/admin/adoption", "GET"): ADMIN,
     ("/admin/adoption.csv", "GET"): ADMIN,
+    ("/admin/adoption.<fmt>", "GET"): ADMIN,
+    ("/admin/adoption/populations", "POST"): ADMIN,
     # Contact tracing.
     ("/tracing/", "GET"): TRACERS,
     ("/tracing/contacts", "GET"): TRACERS,
@@ -128,7 +130,7 @@ def sample(app, make_venue, make_user, api_token, make_visitor, make_visit, cloc
     visit = make_visit(visitor=visitor, venue=venue, checked_in_at=clock.now())
     values = {"code": "HQ", "declaration_id": declared["declaration_id"], "visit_id": visit.id,
               "visitor_id": visitor.id, "token": declared["token"], "kind": "svg",
-              "filename": "css/app.css"}
+              "filename": "css/app.css", "fmt": "json"}
     # The receptionist works at HQ (core.staff: assigned venues only).
     users = {role: make_user(role, **({"venue_codes": ["HQ"]} if role == "receptionist" else {}))
              for role in ROLES}

@@ -46,9 +46,14 @@ def test_report_adoption_json(runner, scenario):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert (data["since"], data["until"]) == ("2026-03-10", "2026-03-11")
-    got = [(r["day"], r["visitors"], r["visitors_with_app"], r["share"]) for r in data["rows"]]
-    assert got == [("2026-03-10", 4, 1, 0.25), ("2026-03-11", 1, 1, 1.0)]
-    assert data["rows"][0]["venue_name"] == "Trụ sở UBND phường Tràng Tiền"
+    got = [(r["period"], r["unit_code"], r["people"], r["detected"], r["app_users"], r["share"])
+           for r in data["rows"]]
+    # Per venue and day, each day's total, and the range's total: visitor 0 came both days,
+    # heard both times, and is one person of the four.
+    assert got == [("2026-03-10", "DEMO", 4, 1, 1, 0.25), ("2026-03-10", "*", 4, 1, 1, 0.25),
+                   ("2026-03-11", "DEMO", 1, 1, 1, 1.0), ("2026-03-11", "*", 1, 1, 1, 1.0),
+                   ("", "*", 4, 1, 1, 0.25)]
+    assert data["rows"][0]["unit_name"] == "Trụ sở UBND phường Tràng Tiền"
 
 
 def test_report_adoption_csv_to_a_file_opens_in_spreadsheets(runner, scenario, tmp_path):
@@ -59,9 +64,9 @@ def test_report_adoption_csv_to_a_file_opens_in_spreadsheets(runner, scenario, t
     raw = out.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # byte-order mark: Excel reads Vietnamese right
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
-    assert rows[0] == list(adoption.CSV_HEADER)
-    assert rows[1] == ["DEMO", "Trụ sở UBND phường Tràng Tiền", "UBND phường", "2026-03-10",
-                       "4", "4", "1", "0.25"]
+    assert rows[0][:4] == ["Kỳ", "Mã đơn vị", "Đơn vị", "Số người"]
+    assert rows[1] == ["2026-03-10", "DEMO", "Trụ sở UBND phường Tràng Tiền", "4", "0", "1",
+                       "1", "25"]
 
 
 @pytest.mark.parametrize(("args", "vietnamese", "english"), [
@@ -120,11 +125,12 @@ def test_admin_page_shows_the_table_and_an_svg_chart(client, scenario, admin):
     assert page.status_code == 200
     html = page.get_data(as_text=True)
     assert "Tỷ lệ sử dụng ứng dụng" in html  # Vietnamese by default
-    assert "2 trên 5 khách (40,0 %) được phát hiện có ứng dụng." in html
+    assert ("1 trên 4 người (25,0 %) dùng ứng dụng: 0 người tự khai, kiosk phát hiện 1 người."
+            in html)
     assert html.count('<rect class="bar') == 7  # one bar per day of the range
     assert html.count('<rect class="bar empty"') == 5
     assert "<script" not in html
-    assert "25,0 %" in html and "10/03/2026" in html
+    assert "25,0 %" in html and "2026-03-10" in html
 
 
 def test_admin_page_defaults_to_the_last_two_weeks_in_english(client, scenario, admin, clock):
@@ -148,6 +154,7 @@ def test_admin_page_csv_download(client, scenario, admin):
     assert "attachment" in response.headers["Content-Disposition"]
     text = response.get_data(as_text=True)
     assert text.startswith("\ufeff") and "DEMO,Trụ sở UBND phường Tràng Tiền" in text
+    assert text.splitlines()[0].lstrip("\ufeff").startswith("Kỳ,Mã đơn vị,Đơn vị,Số người")
 
 
 def test_admin_page_is_for_administrators_only(client, scenario, make_user, login):
