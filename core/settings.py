@@ -60,6 +60,16 @@ class Defaults:
     # The contact-tracing / health apps the declaration asks about (keys, in order; "none" is
     # always offered). The provincial adoption tables counted Bluezone, then PC-Covid and VNeID.
     TRACING_APPS = ("bluezone", "pc_covid", "vneid", "other")
+    # Exposure notices: e-mail through SMTP (smtp://host:port) and SMS through an HTTP gateway;
+    # both off by default (then the personal page and the kiosk card still carry the notice).
+    SMTP_URL = None
+    SMS_WEBHOOK_URL = None
+    NOTICE_SENDER = "khaibao@localhost"
+    # A mail server or gateway down for a while must not lose a notice: retry with backoff
+    # (30 s, 1, 2, 4 min…), then show it failed to the tracer, who can resend.
+    NOTICE_MAX_ATTEMPTS = 5
+    NOTICE_RETRY_S = 30
+    NOTICE_INTERVAL_S = 5
     # A personal QR older than this is refused ("please declare again"); the phone's remembered
     # visitor cookie lasts as long. A month keeps regular visitors' codes across purge cycles.
     TOKEN_MAX_AGE_DAYS = 30
@@ -77,7 +87,7 @@ class Defaults:
     # Each feature package owns its catalogue; Flask-Babel merges them.
     BABEL_TRANSLATION_DIRECTORIES = (
         "core/translations;visits/translations;declarations/translations;kiosk/translations;"
-        "ble_beacon/translations;tracing/translations"
+        "ble_beacon/translations;tracing/translations;notices/translations"
     )
     # Session cookie: never readable by scripts, not sent on cross-site requests.
     SESSION_COOKIE_HTTPONLY = True

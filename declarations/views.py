@@ -38,6 +38,7 @@ from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts, conse
 from declarations.identity import countries, display_name, format_phone
 from declarations.models import Declaration, DeclarationSource
 from declarations.qr import qr_png, qr_svg
+from notices.services import notices_for_page
 from declarations.questions import (
     CONDITIONS,
     EXPOSURES,
@@ -255,6 +256,8 @@ def new(code: str):
         if previous is not None and not request.args.get("new"):
             return render_template(
                 "declarations/returning.html", venue=venue, visitor=remembered,
+                notices=notices_for_page(session=db.session, visitor_ids=[remembered.id],
+                                         now=clock.now()),
                 previous=previous, fresh=is_fresh(previous, now=clock.now(),
                                                   fresh_for=_fresh_for()),
                 consent_current=previous.consent_text_version == _consent_version(venue),
@@ -350,8 +353,12 @@ def done(declaration_id: int):
     declarant = db.session.get(Visitor, visitor.declarant_id) if visitor.declarant_id else None
     declarant_declaration = latest_declaration(session=db.session, visitor_id=declarant.id) \
         if declarant is not None else None
+    notices = notices_for_page(session=db.session,
+                               visitor_ids=[visitor.id, *(o["visitor"].id for o in others)],
+                               now=now)
     return render_template(
         "declarations/done.html", me=_qr_entry(visitor, declaration, now), venue=venue,
+        notices=notices,
         visit=visit, declaration=declaration, dependants=others, declarant=declarant,
         declarant_declaration=declarant_declaration,
         at=visit.checked_in_at if visit else declaration.submitted_at)

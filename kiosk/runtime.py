@@ -227,7 +227,26 @@ def handle_camera_scan(app: Flask, payload: str, *, at=None) -> services.ScanRes
         logger.info("camera scan: %s%s (visit %s)", result.action,
                     " again" if result.repeated else "",
                     result.visit.id if result.visit is not None else None)
+        if result.action == "check_in" and result.visitor is not None:
+            _publish_notice(session, venue.code, result, at or now(app))
         return result
+
+
+def _publish_notice(session, venue_code: str, result, moment) -> None:
+    """An exposure notice for the visitor just checked in goes to the door screen as its own
+    event (an amber card after the greeting)."""
+    from notices.services import notice_for_kiosk
+
+    try:
+        notice = notice_for_kiosk(session=session, visitor_id=result.visitor.id, now=moment)
+    except Exception:  # the check-in is saved; a notice lookup must never undo the door
+        logger.exception("notice lookup failed (visit %s)", result.visit.id if result.visit
+                         else None)
+        return
+    if notice is not None:
+        services.publish_now(venue_code, {"type": "notice", "notice": notice,
+                                          "display_name": result.as_json()["visitor"]
+                                          ["display_name"]})
 
 
 def build_checkin(app: Flask) -> Worker | None:

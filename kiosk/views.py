@@ -584,7 +584,21 @@ def _scan(venue_code, payload):
             kiosk_id=device_kiosk_id(venue) if venue is not None else None, venue=venue)
     except services.ScanError as exc:
         return _scan_error(exc)
-    return jsonify(result.as_json())
+    return jsonify(_with_notice(result))
+
+
+def _with_notice(result) -> dict:
+    """The answer, plus `notice` when the visitor just checked in has an exposure notice not yet
+    shown at a kiosk (read after the check-in committed: it never holds the door)."""
+    from notices.services import notice_for_kiosk
+
+    body = result.as_json()
+    if result.action == "check_in" and result.visitor is not None:
+        notice = notice_for_kiosk(session=db.session, visitor_id=result.visitor.id,
+                                  now=clock.now())
+        if notice is not None:
+            body["notice"] = notice
+    return body
 
 
 def _decoded(response) -> bool:
@@ -667,7 +681,7 @@ def api_confirm():
             settings=runtime.scan_settings(current_app._get_current_object()))
     except services.ScanError as exc:
         return _scan_error(exc)
-    return jsonify(result.as_json())
+    return jsonify(_with_notice(result))
 
 
 _decoders: dict = {}

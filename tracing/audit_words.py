@@ -17,6 +17,8 @@ ACTIONS = {
     "privacy.delete": _l("A visitor's data deleted"),
     "privacy.revoke": _l("A visitor's QR codes stopped"),
     "populations.import": _l("Unit populations imported"),
+    "exposure.notify": _l("Exposure notices sent"),
+    "exposure.resend": _l("Exposure notice queued again"),
     "retention.purge": _l("Old data deleted (retention)"),
     "staff.enable": _l("Staff account enabled"),
     "staff.disable": _l("Staff account disabled"),
@@ -56,6 +58,9 @@ DETAIL_NAMES = {
     "days_folded": _l("days counted"),
     "query": _l("query"),
     "visitor_ids": _l("visitors found (ids)"),
+    "min_overlap_min": _l("minimum minutes together"),
+    "notice_ids": _l("notices (ids)"),
+    "channels": _l("channels"),
 }
 
 VALUE_WORDS = {

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from ble_beacon.models import Encounter
 from core.audit import record_audit
+from notices.services import purge_notices
 from core.models import User, Venue
 from declarations.models import Declaration
 from tracing.folding import id_search_key, phone_search_key
@@ -119,6 +120,7 @@ def erase_visitor(*, session: Session, visitor: Visitor, actor: User, now: datet
     audit event keeps only the visitor id and the counts."""
     ids = [visitor.id, *session.exec(select(Visitor.id).where(Visitor.declarant_id == visitor.id))]
     visit_ids = select(Visit.id).where(Visit.visitor_id.in_(ids))
+    purge_notices(session=session, before=None, visitor_ids=ids)
     declaration_ids = select(Declaration.id).where(Declaration.visitor_id.in_(ids))
     session.exec(sa.update(Encounter).where(Encounter.visit_id.in_(visit_ids))
                  .values(visit_id=None).execution_options(synchronize_session=False))

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 from ble_beacon.models import Encounter
 from core.audit import record_audit
 from declarations.models import Declaration
+from notices.services import purge_notices
 from tracing.counts import YIELD_ROWS, chunks, visit_rows
 from tracing.models import DailyVenueStat
 from tracing.retention import fold_daily, purge_cutoff
@@ -86,6 +87,11 @@ def purge_personal_data(*, session: Session, now: datetime, days: int,
                  .execution_options(synchronize_session=False))
     declarations = session.exec(sa.delete(Declaration).where(Declaration.submitted_at < cutoff)
                                 .execution_options(synchronize_session=False)).rowcount
+    # Notices go with retention too, and before the people they were given to.
+    has_visit = sa.exists().where(Visit.visitor_id == Visitor.id)
+    has_declaration = sa.exists().where(Declaration.visitor_id == Visitor.id)
+    purge_notices(session=session, before=cutoff, visitor_ids=list(session.exec(
+        select(Visitor.id).where(Visitor.created_at < cutoff, ~has_visit, ~has_declaration))))
     visitors = _purge_visitors(session, cutoff)
 
     result = PurgeResult(cutoff, visits, encounters, declarations, visitors, len(counts))

@@ -323,6 +323,18 @@
       .catch(function () { showError(errorBox, text.network); });
   });
 
+  // An exposure notice for the visitor just checked in: an amber card that says where and when,
+  // and what to do (never who the case was), shown longer than a greeting.
+  function showNotice(notice, name) {
+    if (!notice || !firstTime("notice:" + notice.id)) {
+      return;
+    }
+    showCard("amber", notice.title, name, notice.where_when + " " + notice.advice, "");
+    card.classList.add("card-notice");
+    clearTimeout(cardTimer);
+    cardTimer = setTimeout(backToIdle, config.card_s * 3000);
+  }
+
   // An answer from the API (scan or confirmation): the same shapes as the events.
   function takeResult(body) {
     if (body.action === "needs_confirmation") {
@@ -333,6 +345,9 @@
     showVisit({action: body.action, visit_id: body.visit_id, status: body.status,
                display_name: body.visitor.display_name, repeated: body.repeated,
                at: body.at || new Date().toISOString()});
+    if (body.notice) {
+      showNotice(body.notice, body.visitor.display_name);
+    }
   }
 
   // --- the event stream ------------------------------------------------------------------------
@@ -386,6 +401,10 @@
       pending = null;
     }
     showVisit(event);
+  });
+  stream.addEventListener("notice", function (message) {
+    var event = JSON.parse(message.data);
+    showNotice(event.notice, event.display_name);
   });
   stream.addEventListener("refused", function (message) {
     var event = JSON.parse(message.data);

@@ -75,6 +75,9 @@ MATRIX = {
     ("/tracing/", "GET"): TRACERS,
     ("/tracing/contacts", "GET"): TRACERS,
     ("/tracing/contacts/export", "GET"): TRACERS,
+    ("/tracing/notices", "GET"): TRACERS,
+    ("/tracing/notices", "POST"): TRACERS,
+    ("/tracing/notices/<int:notice_id>/resend", "POST"): TRACERS,
     ("/tracing/visits", "GET"): TRACERS,
     ("/tracing/visits/export", "GET"): TRACERS,
     ("/tracing/import", "GET"): TRACERS,
@@ -130,7 +133,8 @@ def sample(app, make_venue, make_user, api_token, make_visitor, make_visit, cloc
     visit = make_visit(visitor=visitor, venue=venue, checked_in_at=clock.now())
     values = {"code": "HQ", "declaration_id": declared["declaration_id"], "visit_id": visit.id,
               "visitor_id": visitor.id, "token": declared["token"], "kind": "svg",
-              "filename": "css/app.css", "fmt": "json"}
+              "filename": "css/app.css", "fmt": "json",
+              "notice_id": 1}
     # The receptionist works at HQ (core.staff: assigned venues only).
     users = {role: make_user(role, **({"venue_codes": ["HQ"]} if role == "receptionist" else {}))
              for role in ROLES}
