@@ -32,6 +32,8 @@ class Venue(SQLModel, table=True):
     # Visits longer than this are closed automatically (None: only the closing time applies).
     max_stay_min: int | None = Field(default=None)
     is_active: bool = Field(default=True)
+    # Tell hosts (notices.models.VenueHost) when their visitors arrive.
+    hosts_enabled: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 

@@ -38,6 +38,7 @@ from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts, conse
 from declarations.identity import countries, display_name, format_phone
 from declarations.models import Declaration, DeclarationSource
 from declarations.qr import qr_png, qr_svg
+from notices.hosts import host_choices, tell_host
 from notices.services import notices_for_page
 from declarations.questions import (
     CONDITIONS,
@@ -198,6 +199,7 @@ def _form_context(venue: Venue, values: dict, *, errors=None, warnings=None, dep
         labels=LABELS, symptoms=SYMPTOMS, exposures=EXPOSURES, genders=GENDERS,
         purposes=VISIT_PURPOSES, conditions=CONDITIONS,
         tracing_apps=tracing_app_choices(current_app.config["TRACING_APPS"]),
+        hosts=host_choices(session=db.session, venue=venue),
         collect_conditions=current_app.config["COLLECT_CONDITIONS"],
         countries=countries(lang), provinces=admin_units.provinces(),
         wards=admin_units.wards_of(province_code if isinstance(province_code, str) else ""),
@@ -284,6 +286,9 @@ def new(code: str):
     submitted = submit_declaration(
         session=db.session, clean=result.declaration, venue=venue, now=now, keyring=keyring(),
         rules=_rules(), remembered_visitor_id=remembered.id if remembered else None)
+    tell_host(session=db.session, venue=venue, visitor_id=submitted.visitor.id,
+              host_name=result.declaration.host_name, now=now,
+              email_on=bool(current_app.config.get("SMTP_URL")))
     _allow(submitted.declaration.id)
     response = redirect(url_for("declarations.done", declaration_id=submitted.declaration.id))
     return _remember(response, submitted.visitor)
@@ -498,6 +503,9 @@ def api_submit():
             session=db.session, clean=result.declaration, venue=venue, now=now,
             keyring=keyring(), rules=_rules(), source=DeclarationSource.phone_form,
             opened_by=OpenedBy.phone_form)
+        tell_host(session=db.session, venue=venue, visitor_id=submitted.visitor.id,
+                  host_name=result.declaration.host_name, now=now,
+                  email_on=bool(current_app.config.get("SMTP_URL")))
         token = submitted.token
         response = jsonify({
             "declaration_id": submitted.declaration.id,

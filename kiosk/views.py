@@ -41,6 +41,7 @@ from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts
 from declarations.identity import countries, format_phone
 from declarations.messages import problem
 from declarations.models import DeclarationSource
+from notices.hosts import host_choices, tell_host
 from declarations.questions import (
     CONDITIONS,
     EXPOSURES,
@@ -757,6 +758,7 @@ def _manual_context(venue: Venue, values: dict, *, errors=None, warnings=None,
         labels=LABELS, symptoms=SYMPTOMS, exposures=EXPOSURES, genders=GENDERS,
         purposes=VISIT_PURPOSES, conditions=CONDITIONS,
         tracing_apps=tracing_app_choices(current_app.config["TRACING_APPS"]),
+        hosts=host_choices(session=db.session, venue=venue),
         collect_conditions=current_app.config["COLLECT_CONDITIONS"],
         countries=countries(lang), provinces=admin_units.provinces(),
         wards=admin_units.wards_of(province_code if isinstance(province_code, str) else ""),
@@ -797,5 +799,8 @@ def manual():
         keyring=runtime.token_keyring(app), rules=runtime.triage_rules(app),
         source=DeclarationSource.staff, opened_by=OpenedBy.staff,
         kiosk_id=device_kiosk_id(venue))
+    tell_host(session=db.session, venue=venue, visitor_id=submitted.visitor.id,
+              host_name=result.declaration.host_name, now=now,
+              email_on=bool(app.config.get("SMTP_URL")))
     return render_template("kiosk/manual_done.html", venue=venue, submitted=submitted,
                            name=visit_services.display_name(submitted.visitor))

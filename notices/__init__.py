@@ -7,6 +7,8 @@ the door and the tracer, which all use it; above visits."""
 def init_app(app) -> None:
     """Register the delivery worker (e-mail and SMS, with retries)."""
     from core.workers import JOB, register_builder
+    from notices.views import bp
     from notices.worker import build_delivery_worker
 
+    app.register_blueprint(bp)
     register_builder(app, build_delivery_worker, kind=JOB)

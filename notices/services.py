@@ -269,6 +269,13 @@ def purge_notices(*, session: Session, before: datetime | None,
         condition = or_(condition, ExposureNotice.visitor_id.in_(ids))
     count = session.execute(delete(ExposureNotice).where(condition)
                             .execution_options(synchronize_session=False)).rowcount or 0
+    from notices.models import HostNotice
+
+    host_condition = HostNotice.arrived_at < before if before is not None else false()
+    if ids:
+        host_condition = or_(host_condition, HostNotice.visitor_id.in_(ids))
+    session.execute(delete(HostNotice).where(host_condition)
+                    .execution_options(synchronize_session=False))
     if before is not None:
         session.execute(delete(Exposure).where(
             Exposure.created_at < before,

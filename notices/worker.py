@@ -9,6 +9,7 @@ import threading
 from flask import Flask
 
 from core.db import db
+from notices.hosts import deliver_host_emails
 from notices.services import DeliverySettings, deliver_due
 
 logger = logging.getLogger(__name__)
@@ -35,9 +36,13 @@ class DeliveryWorker:
 
     def run_once(self) -> dict | None:
         try:
-            with db.new_session(self._app) as session:
-                counts = deliver_due(session=session, settings=delivery_settings(self._app),
-                                     now=self._app.extensions["clock"].now())
+            # An app context: the texts are rendered in the visitor's language (Flask-Babel).
+            with self._app.app_context(), db.new_session(self._app) as session:
+                settings = delivery_settings(self._app)
+                moment = self._app.extensions["clock"].now()
+                counts = deliver_due(session=session, settings=settings, now=moment)
+                hosts = deliver_host_emails(session=session, settings=settings, now=moment)
+                counts = {k: counts[k] + hosts[k] for k in counts}
         except Exception as exc:
             logger.exception("notice delivery pass failed")
             self._status = f"error: {type(exc).__name__}"
