@@ -76,3 +76,24 @@ def test_with_host_notices_off_nobody_is_told(app, session, venue, smtp_server):
     assert session.exec(select(HostNotice)).all() == []
     DeliveryWorker(app).run_once()
     assert smtp_server.messages == []
+
+
+def test_notices_deliver_is_one_pass_for_a_central_server(app, runner, session, venue,
+                                                          smtp_server, clock):
+    from notices.models import HostNotice, VenueHost
+    from tests.conftest import T0  # noqa: F401
+
+    venue.hosts_enabled = True
+    session.add(venue)
+    host = VenueHost(venue_id=venue.id, name="Chị Lan", email="lan@so-yte.example.vn")
+    session.add(host)
+    session.commit()
+    phone = app.test_client()
+    assert phone.post(venue_path("HQ", SECRET),
+                      data={**FORM, "host_name": "Chị Lan"}).status_code == 302
+    result = runner.invoke(args=["notices", "deliver"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == '{"sent": 1, "retry": 0, "failed": 0}'
+    assert [m["To"] for m in smtp_server.messages] == ["lan@so-yte.example.vn"]
+    session.expire_all()
+    assert session.exec(select(HostNotice.email_status)).all() == ["sent"]
