@@ -27,6 +27,7 @@ DESIGN_EXAMPLE = {
     "symptoms": ["fever", "cough", "shortness_of_breath", "pneumonia", "sore_throat", "fatigue"],
     "exposures": ["contact_confirmed_or_suspected", "contact_from_affected_country",
                   "contact_symptomatic_person"],
+    "tracing_apps": ["bluezone"],
     "visitor_company": None, "host_name": None, "visit_purpose": None, "body_temperature_c": None,
     "declared_for_other": False,
     "consent_processing": True, "consent_sensitive_health": True,
