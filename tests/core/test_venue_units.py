@@ -74,7 +74,7 @@ def test_a_ward_of_another_province_is_refused_and_changes_nothing(client, sessi
 def test_the_migration_places_existing_venues_whose_unit_names_one_ward(tmp_path):
     with scratch_database(tmp_path) as url:
         config = alembic_config(url)
-        command.upgrade(config, "baae84ab864d")  # before venues had a ward
+        command.upgrade(config, "72800c46874e")  # before venues had a ward
         engine = create_engine_for_url(url)
         try:
             with engine.begin() as conn:
