@@ -7,7 +7,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.models import Venue
@@ -54,6 +53,11 @@ def _same_person(visitor: Visitor, clean: CleanDeclaration) -> bool:
 
 def _find_visitor(session: Session, clean: CleanDeclaration, *, remembered_id: int | None,
                   declarant: Visitor | None) -> Visitor | None:
+    """The record this declaration updates, or None for a new one. Only a browser that holds the
+    record (its remember-me cookie, or the declarant's own page for a dependant) reaches it:
+    knowing a person's name and phone or ID number never finds, changes or unlocks their record.
+    A declaration from an unrecognised browser is stored apart, as a record of its own; tracing
+    still finds both by phone or ID number (README "Who a declaration belongs to")."""
     if declarant is not None:
         return session.exec(
             select(Visitor).where(Visitor.declarant_id == declarant.id,
@@ -65,19 +69,7 @@ def _find_visitor(session: Session, clean: CleanDeclaration, *, remembered_id: i
         if remembered is not None and remembered.declarant_id is None \
                 and _same_person(remembered, clean):
             return remembered
-    conditions = []
-    if clean.phone_e164:
-        conditions.append(Visitor.phone_e164 == clean.phone_e164)
-    if clean.id_number:
-        conditions.append(Visitor.id_number == clean.id_number)
-    if not conditions:
-        return None
-    candidates = session.exec(
-        select(Visitor).where(Visitor.name_folded == clean.name_folded,
-                              Visitor.declarant_id.is_(None), sa.or_(*conditions))
-        .order_by(Visitor.updated_at.desc())
-    ).all()
-    return next((v for v in candidates if _same_person(v, clean)), None)
+    return None
 
 
 def _attach_visit(session: Session, *, visitor: Visitor, venue: Venue, declaration: Declaration,
