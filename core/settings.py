@@ -58,8 +58,9 @@ class Defaults:
     # The underlying-conditions list is sensitive and useless for door triage: off by default.
     COLLECT_CONDITIONS = False
     # A personal QR older than this is refused ("please declare again"); the phone's remembered
-    # visitor cookie lasts as long. A month keeps regular visitors' codes across purge cycles.
-    TOKEN_MAX_AGE_DAYS = 30
+    # visitor cookie lasts as long. Never longer than RETENTION_DAYS, whatever is set here: a
+    # code must not outlive the data it stands for (declarations.tokens.code_lifetime).
+    TOKEN_MAX_AGE_DAYS = 21
     # None = the default triage rules (declarations/rules.py); a mapping overrides them, e.g.
     # {"flag_symptoms": ["fever"], "fever_threshold_c": 38.0}. The rule version is stored.
     TRIAGE_RULES = None

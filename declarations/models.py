@@ -28,6 +28,7 @@ class Declaration(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_declaration_visitor_submitted", "visitor_id", "submitted_at"),
         sa.CheckConstraint("status IN ('clear', 'needs_review')", name="status"),
+        {"sqlite_autoincrement": True},  # ids are never reused
     )
 
     id: int | None = Field(default=None, primary_key=True)

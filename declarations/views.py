@@ -58,7 +58,7 @@ from declarations.services import (
     reconfirm_declaration,
     submit_declaration,
 )
-from declarations.tokens import TokenError, is_uid, load_keyring
+from declarations.tokens import TokenError, code_lifetime, is_uid, load_keyring
 from declarations.venue_links import normalise_venue_code, verify_venue_signature
 from visits.models import OpenedBy, Visit, Visitor
 
@@ -107,7 +107,7 @@ def _fresh_for() -> timedelta:
 
 
 def _token_max_age() -> timedelta:
-    return timedelta(days=current_app.config["TOKEN_MAX_AGE_DAYS"])
+    return code_lifetime(current_app.config)
 
 
 def _operator(venue: Venue) -> str | None:

@@ -18,7 +18,7 @@ from core.db import database_fault, db
 from core.services import ensure_kiosk, get_venue
 from core.workers import JOB, OFF, WORKER, Worker, build_registered
 from declarations.rules import TriageRules, rules_from_config
-from declarations.tokens import KeyRing, load_keyring
+from declarations.tokens import KeyRing, code_lifetime, load_keyring
 from kiosk import services
 from visits import services as visit_services
 from visits.stays import StayRules
@@ -56,10 +56,8 @@ def scan_settings(app: Flask) -> services.ScanSettings:
             fresh_hours=config["DECLARATION_FRESH_HOURS"],
         ),
         keyring=token_keyring(app),
-        # The declarations package's token lifetime when it sets one, else the retention period
-        # (a token's declaration is purged after that anyway).
-        token_max_age=timedelta(days=int(config.get("TOKEN_MAX_AGE_DAYS")
-                                         or config["RETENTION_DAYS"])),
+        # The declarations package's token lifetime, never longer than the retention period.
+        token_max_age=code_lifetime(config),
         ticket_secret=config["SECRET_KEY"],
         ticket_ttl_s=config["CONFIRM_TTL_S"],
         triage_rules=triage_rules(app),
