@@ -15,8 +15,8 @@ PYTEST_ARGS ?=
 # Debian/Ubuntu packages: the zbar library (pyzbar backend) and a font with Vietnamese glyphs.
 RUN_PACKAGES := libzbar0 fonts-dejavu-core
 # Tests add Chromium (browser tests), the D-Bus daemon (mock BlueZ for BLE tests) and what
-# dbus-python needs to build.
-TEST_PACKAGES := $(RUN_PACKAGES) chromium dbus libdbus-1-dev libglib2.0-dev pkg-config gcc
+# dbus-python needs to build, and LibreOffice Calc (exports keep ID numbers as text there).
+TEST_PACKAGES := $(RUN_PACKAGES) chromium dbus libdbus-1-dev libglib2.0-dev pkg-config gcc libreoffice-calc-nogui
 # Benchmarks add wrk (HTTP load generator for the check-in throughput figures).
 BENCH_PACKAGES := $(TEST_PACKAGES) wrk
 BENCH_ARGS ?=
