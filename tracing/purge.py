@@ -105,12 +105,15 @@ def purge_personal_data(*, session: Session, now: datetime, days: int,
 
 
 def _purge_visitors(session: Session, cutoff: datetime) -> int:
-    """Visitors left with no visit and no declaration. A person a kept dependant points to (the
-    adult who declared for a child) stays: they are how the dependant is reached."""
+    """Visitors left with no visit and no declaration: their last activity is past the
+    retention period, whenever the record itself was made (a paper list imported yesterday
+    brings visitors whose visits are weeks old). Every path that makes a visitor makes a visit
+    or a declaration in the same transaction, so a record with neither is one the purge
+    emptied. A person a kept dependant points to (the adult who declared for a child) stays:
+    they are how the dependant is reached."""
     has_visit = sa.exists().where(Visit.visitor_id == Visitor.id)
     has_declaration = sa.exists().where(Declaration.visitor_id == Visitor.id)
-    doomed = set(session.exec(select(Visitor.id).where(
-        Visitor.created_at < cutoff, ~has_visit, ~has_declaration)))
+    doomed = set(session.exec(select(Visitor.id).where(~has_visit, ~has_declaration)))
     if not doomed:
         return 0
     links = session.exec(select(Visitor.id, Visitor.declarant_id)
