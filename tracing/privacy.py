@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from ble_beacon.models import Encounter
 from core.audit import record_audit
+from core.db import truncate_wal
 from core.models import User, Venue
 from declarations.models import Declaration
 from tracing.folding import id_search_key, phone_search_key
@@ -139,4 +140,5 @@ def erase_visitor(*, session: Session, visitor: Visitor, actor: User, now: datet
                  row_count=1 + dependants)
     session.commit()
     session.expunge_all()
+    truncate_wal(session)  # no earlier copy of the deleted rows stays in the WAL file
     return counts

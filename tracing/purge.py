@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from ble_beacon.models import Encounter
 from core.audit import record_audit
+from core.db import truncate_wal
 from declarations.models import Declaration
 from tracing.counts import YIELD_ROWS, chunks, visit_rows
 from tracing.models import DailyVenueStat
@@ -99,6 +100,8 @@ def purge_personal_data(*, session: Session, now: datetime, days: int,
                      row_count=result.total)
     session.commit()
     session.expunge_all()  # bulk deletes bypassed the identity map: drop what it remembers
+    if result.total:
+        truncate_wal(session)  # no earlier copy of the deleted rows stays in the WAL file
     logger.info("retention purge before %s: %d visits, %d encounters, %d declarations, "
                 "%d visitors", cutoff.isoformat(), visits, encounters, declarations, visitors)
     return result
