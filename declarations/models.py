@@ -60,3 +60,26 @@ class Declaration(SQLModel, table=True):
     consent_at: datetime = Field(sa_type=UtcDateTime)
     # A re-confirmation points to the declaration it renews.
     previous_declaration_id: int | None = Field(default=None, foreign_key="declaration.id")
+
+
+class TokenKey(SQLModel, table=True):
+    """A public key that signs personal QR codes, as every process of an installation sees it
+    (declarations/keystore.py). The private key stays in the signing server's instance/keys."""
+
+    __tablename__ = "token_key"
+
+    kid: str = Field(primary_key=True, max_length=8)
+    public_pem: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    # Codes signed with a retired key are refused by every process within seconds.
+    retired_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class TokenKeyState(SQLModel, table=True):
+    """One row: a counter bumped by every key change, which each process reads (cheaply, every
+    few seconds) to know that its key ring is out of date."""
+
+    __tablename__ = "token_key_state"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0)
