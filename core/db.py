@@ -8,6 +8,9 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import sqlite3
+import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -175,25 +178,151 @@ def _keep_personal_data_out_of_sql_logs() -> None:
         engine_logger.addFilter(_NoResultRows())
 
 
+# --- SQLite writers: one at a time per process, waiting on a lock rather than polling ---------
+# SQLite's busy handler makes a waiting writer sleep and retry (up to 100 ms a nap), which under a
+# rush of check-ins gives second-long tails. Writers of one process (web threads, the camera and
+# BLE workers) queue on a lock instead and start the moment the previous one commits; the busy
+# timeout still bounds the wait and still covers writers of other processes (CLI jobs, timers).
+_WRITE_STARTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+_write_locks: dict[str, threading.Lock] = {}
+_write_locks_guard = threading.Lock()
+
+
+def sqlite_write_lock(path: str) -> threading.Lock:
+    """The process-wide writer lock of one database file."""
+    key = os.path.realpath(path)
+    with _write_locks_guard:
+        return _write_locks.setdefault(key, threading.Lock())
+
+
+def _is_write(sql: str) -> bool:
+    return sql.lstrip()[:7].upper().startswith(_WRITE_STARTS)
+
+
+def _serialised_connection_class(lock: threading.Lock, timeout_s: float):
+    class SerialisedConnection(sqlite3.Connection):
+        """Reads run outside any transaction (as pysqlite does by default); the first write
+        takes the process's writer lock, then BEGIN IMMEDIATE, and both are given back when the
+        transaction ends (commit, rollback, or a failed start)."""
+
+        _holds_write_lock = False
+
+        def cursor(self, factory=None):
+            return super().cursor(factory or SerialisedCursor)
+
+        def _before(self, sql: str) -> None:
+            if self._holds_write_lock or self.in_transaction or self.isolation_level is None:
+                return
+            if not _is_write(sql):
+                return
+            if not lock.acquire(timeout=max(timeout_s, 0.001)):
+                raise sqlite3.OperationalError("database is locked")
+            self._holds_write_lock = True
+            try:
+                sqlite3.Connection.execute(self, "BEGIN IMMEDIATE")
+            except BaseException:
+                self._release()
+                raise
+
+        def _release(self) -> None:
+            if self._holds_write_lock and not self.in_transaction:
+                self._holds_write_lock = False
+                lock.release()
+
+        def commit(self):
+            try:
+                return super().commit()
+            finally:
+                self._release()
+
+        def rollback(self):
+            try:
+                return super().rollback()
+            finally:
+                self._release()
+
+        def close(self):
+            try:
+                if self.in_transaction:
+                    super().rollback()
+            finally:
+                self._release()
+                super().close()
+
+    class SerialisedCursor(sqlite3.Cursor):
+        def execute(self, sql, parameters=()):
+            connection = self.connection
+            connection._before(sql)
+            try:
+                return super().execute(sql, parameters)
+            finally:
+                connection._release()  # only when no transaction is left open
+
+        def executemany(self, sql, seq_of_parameters):
+            connection = self.connection
+            connection._before(sql)
+            try:
+                return super().executemany(sql, seq_of_parameters)
+            finally:
+                connection._release()
+
+    return SerialisedConnection
+
+
+# A pooled PostgreSQL connection unused for this long is checked with a round trip before it is
+# handed out (a server restart or an idle-connection cut in between); a busy one is not, so the
+# hot path pays nothing. A connection that breaks in use is thrown away with the rest of the pool
+# (SQLAlchemy invalidates it on a disconnect error); that request answers 503, the next one
+# reconnects.
+IDLE_CHECK_AFTER_S = 10.0
+
+
+def _check_idle_connections(engine: Engine, idle_s: float) -> None:
+    @sa.event.listens_for(engine, "checkin")
+    def _note_checkin(dbapi_connection, connection_record):
+        connection_record.info["khaibao_idle_since"] = time.monotonic()
+
+    @sa.event.listens_for(engine, "checkout")
+    def _check_if_idle(dbapi_connection, connection_record, connection_proxy):
+        since = connection_record.info.get("khaibao_idle_since")
+        if since is None or time.monotonic() - since < idle_s:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+            dbapi_connection.rollback()
+        except Exception as exc:
+            # The pool throws this connection away and hands out a fresh one.
+            raise sa.exc.DisconnectionError("idle connection lost") from exc
+
+
 def create_engine_for_url(url: str, *, pool_size: int = 10,
-                          busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Engine:
+                          busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+                          idle_check_after_s: float = IDLE_CHECK_AFTER_S) -> Engine:
     # hide_parameters: statement parameters are personal data; keep them out of SQL logs and of
     # the text of database errors (which end up in logger.exception).
     _keep_personal_data_out_of_sql_logs()
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
         make_private(url)
+        connect_args = {"check_same_thread": False, "timeout": busy_timeout_s}
+        path = make_url(url).database
+        if path and path != ":memory:" and not path.startswith("file:"):
+            connect_args["factory"] = _serialised_connection_class(
+                sqlite_write_lock(path), busy_timeout_s)
         engine = sa.create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": busy_timeout_s},
+            connect_args=connect_args,
             pool_size=pool_size,
             max_overflow=20,
             hide_parameters=True,
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         return engine
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
-                            hide_parameters=True)
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20, hide_parameters=True)
+    _check_idle_connections(engine, idle_check_after_s)
+    return engine
 
 
 # --- Database faults: a locked database, a full disk, a lost server --------------------------

@@ -9,6 +9,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
+from core.ratelimit import LeanMemoryStorage, use_lean_fallback  # noqa: F401 (registers memory://)
+
 # Everything is served from the kiosk itself (offline kiosks, no CDN): 'self' only. Images may be
 # data:/blob: (QR codes, camera snapshots); media blob: (getUserMedia preview).
 CONTENT_SECURITY_POLICY = "; ".join([
@@ -142,3 +144,4 @@ def init_app(app: Flask) -> None:
     app.session_interface = _SessionInterface()
     app.after_request(_add_headers)
     limiter.init_app(app)
+    use_lean_fallback(limiter)
