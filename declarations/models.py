@@ -60,6 +60,9 @@ class Declaration(SQLModel, table=True):
     consent_at: datetime = Field(sa_type=UtcDateTime)
     # A re-confirmation points to the declaration it renews.
     previous_declaration_id: int | None = Field(default=None, foreign_key="declaration.id")
+    # SHA-256 of what was submitted (declarations.services.submission_key): the same submission
+    # again within a few minutes (a double tap, a retry, twenty at once) is the same declaration.
+    submission_key: str | None = Field(default=None, max_length=64, index=True)
 
 
 class TokenKey(SQLModel, table=True):
