@@ -137,9 +137,11 @@ def make_private(url: str) -> None:
     path = _sqlite_path(url)
     if path is None:
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+        except FileNotFoundError:  # no such folder: SQLite says so when it connects
+            return
     for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
         try:
             if file.stat().st_mode & 0o077:
