@@ -25,7 +25,7 @@ from declarations.identity import check_id_number, check_name, check_phone, fold
 from declarations.venue_links import normalise_venue_code
 from tracing.retention import purge_cutoff
 from visits.models import ClosedBy, OpenedBy, Visit, Visitor
-from visits.services import close_visit, current_visit, open_visit
+from visits.services import close_visit, open_visit
 
 logger = logging.getLogger(__name__)
 
@@ -233,12 +233,7 @@ def import_visits(*, session: Session, data: bytes, now: datetime, retention_day
             if _already_imported(session, visitor, venue, row):
                 raise ImportRejected([RowProblem(row.line, None, _l(
                     "This visit is already recorded (was the file imported before?)."))])
-            if row.checked_out_at is None and current_visit(
-                    session=session, visitor_id=visitor.id, venue_id=venue.id) is not None:
-                # One open visit per person and venue (a unique index): say which row.
-                raise ImportRejected([RowProblem(row.line, "checked_out_at", _l(
-                    "This person is already checked in at this venue: give this row a "
-                    "check-out time."))])
+
             visit = open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id,
                                now=row.checked_in_at, opened_by=OpenedBy.import_, commit=False)
             if row.checked_out_at is not None:

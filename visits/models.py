@@ -81,10 +81,6 @@ class Visit(SQLModel, table=True):
         sa.Index("ix_visit_venue_stay", "venue_id", "checked_out_at", "checked_in_at"),
         # An index case's visits over a window.
         sa.Index("ix_visit_visitor_checked_in", "visitor_id", "checked_in_at"),
-        # One open visit per person per venue, whatever races to open one.
-        sa.Index("ix_visit_open_visitor_venue", "visitor_id", "venue_id", unique=True,
-                 sqlite_where=sa.text("checked_out_at IS NULL"),
-                 postgresql_where=sa.text("checked_out_at IS NULL")),
         sa.CheckConstraint(
             "opened_by IN ('scan', 'phone_form', 'staff', 'import')", name="opened_by"
         ),

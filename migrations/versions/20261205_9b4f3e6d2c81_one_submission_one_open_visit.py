@@ -1,12 +1,9 @@
-"""one submission, one open visit: declarations remember what was submitted, and a person has at
-most one open visit per venue
+"""declarations remember what was submitted: the same submission again within minutes is the
+declaration already made (declarations.services.submission_key)
 
 Revision ID: 9b4f3e6d2c81
 Revises: 7d2e4b9c1a55
 Create Date: 2026-12-05 09:45:00
-
-Concurrent declarations of one person used to open several visits at once; any such duplicates
-are closed here (at their own check-in time, as automatic) before the unique index is made.
 """
 from __future__ import annotations
 
@@ -28,23 +25,9 @@ def upgrade() -> None:
                                       nullable=True))
         batch_op.create_index(batch_op.f('ix_declaration_submission_key'), ['submission_key'],
                               unique=False)
-    op.execute(sa.text(
-        "UPDATE visit SET checked_out_at = checked_in_at, closed_by = 'automatic' "
-        "WHERE checked_out_at IS NULL AND EXISTS (SELECT 1 FROM visit AS older "
-        "WHERE older.visitor_id = visit.visitor_id AND older.venue_id = visit.venue_id "
-        "AND older.checked_out_at IS NULL AND (older.checked_in_at < visit.checked_in_at "
-        "OR (older.checked_in_at = visit.checked_in_at AND older.id < visit.id)))"))
-    with op.batch_alter_table('visit', schema=None) as batch_op:
-        batch_op.create_index('ix_visit_open_visitor_venue', ['visitor_id', 'venue_id'],
-                              unique=True, sqlite_where=sa.text('checked_out_at IS NULL'),
-                              postgresql_where=sa.text('checked_out_at IS NULL'))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('visit', schema=None) as batch_op:
-        batch_op.drop_index('ix_visit_open_visitor_venue',
-                            sqlite_where=sa.text('checked_out_at IS NULL'),
-                            postgresql_where=sa.text('checked_out_at IS NULL'))
     with op.batch_alter_table('declaration', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_declaration_submission_key'))
         batch_op.drop_column('submission_key')

@@ -95,22 +95,3 @@ def test_twenty_declarations_from_one_phone_at_once_open_one_visit(app, session,
     assert _counts(session)[0] == visitors
     assert _counts(session)[2] == 1  # one open visit, whichever answer came last
 
-
-def test_a_paper_list_cannot_open_a_second_visit_for_someone_inside(runner, session, venue,
-                                                                    tmp_path, clock):
-    """The one-open-visit rule holds for paper lists too: a clear bilingual problem naming the
-    row, nothing stored (not a database error)."""
-    from datetime import timedelta
-
-    at = (clock.now() - timedelta(hours=2)).isoformat()
-    later = (clock.now() - timedelta(hours=1)).isoformat()
-    sheet = tmp_path / "so-ky.csv"
-    sheet.write_text("venue_code,full_name,phone,id_number,checked_in_at,checked_out_at\n"
-                     f"HQ,Nguyễn Văn An,0912345678,,{at},\n"
-                     f"HQ,Nguyễn Văn An,0912345678,,{later},\n", encoding="utf-8")
-    result = runner.invoke(args=["visits", "import", str(sheet)])
-    assert result.exit_code != 0
-    assert ("line 3 (checked_out_at): Người này đang được ghi nhận có mặt tại địa điểm này: hãy "
-            "điền giờ ra cho dòng này. / This person is already checked in at this venue: give "
-            "this row a check-out time.") in result.output
-    assert _counts(session) == (0, 0, 0)
