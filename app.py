@@ -21,7 +21,7 @@ csrf = CSRFProtect()
 # The feature packages, lowest first: each builds only on core and the ones before it (the
 # import-graph test holds them to it). This module, `kiosk run` and migrations/env.py compose the
 # product and may know them all; nothing below them does.
-FEATURES = ("ble_beacon", "visits", "declarations", "kiosk", "tracing")
+FEATURES = ("ble_beacon", "visits", "declarations", "kiosk", "tracing", "sync")
 
 
 def import_models() -> None:

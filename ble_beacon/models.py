@@ -6,7 +6,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from core.db import UtcDateTime
+from core.db import UID_LENGTH, UtcDateTime, new_uid
 
 
 class Encounter(SQLModel, table=True):
@@ -21,6 +21,9 @@ class Encounter(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    # Global identity (core.db.new_uid): the same on the kiosk and on the central server.
+    uid: str = Field(default_factory=new_uid, max_length=UID_LENGTH,
+                     sa_column_kwargs={"unique": True, "default": new_uid})
     venue_id: int = Field(foreign_key="venue.id")
     kiosk_id: int | None = Field(default=None, foreign_key="kiosk.id")
     # bluezone | bluezone_ios | bluezone_wakeup | gaen | bluetrace

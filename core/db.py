@@ -299,9 +299,19 @@ def _check_idle_connections(engine: Engine, idle_s: float) -> None:
             raise sa.exc.DisconnectionError("idle connection lost") from exc
 
 
+# PostgreSQL: connecting gives up after this long, and a statement running longer is cancelled
+# (settings.DATABASE_CONNECT_TIMEOUT_S / DATABASE_STATEMENT_TIMEOUT_S).
+DEFAULT_CONNECT_TIMEOUT_S = 5
+DEFAULT_STATEMENT_TIMEOUT_S = 30
+
+
 def create_engine_for_url(url: str, *, pool_size: int = 10,
                           busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
-                          idle_check_after_s: float = IDLE_CHECK_AFTER_S) -> Engine:
+                          idle_check_after_s: float = IDLE_CHECK_AFTER_S,
+                          connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S,
+                          statement_timeout_s: int | None = None) -> Engine:
+    """The engine for `url`. The app passes its statement timeout; migrations and benchmarks
+    (long bulk statements by design) run without one."""
     # hide_parameters: statement parameters are personal data; keep them out of SQL logs and of
     # the text of database errors (which end up in logger.exception).
     _keep_personal_data_out_of_sql_logs()
@@ -322,7 +332,13 @@ def create_engine_for_url(url: str, *, pool_size: int = 10,
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
         return engine
-    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20, hide_parameters=True)
+    # A server that is gone or a link that went silent must not hang a request for minutes:
+    # bounded connect, and statements cancelled by the server past the statement timeout.
+    connect_args = {"connect_timeout": max(1, int(connect_timeout_s))}
+    if statement_timeout_s:
+        connect_args["options"] = f"-c statement_timeout={int(statement_timeout_s * 1000)}"
+    engine = sa.create_engine(url, pool_size=pool_size, max_overflow=20, hide_parameters=True,
+                              connect_args=connect_args)
     _check_idle_connections(engine, idle_check_after_s)
     return engine
 
@@ -385,7 +401,11 @@ class Database:
     def init_app(self, app: Flask) -> None:
         url = app.config["DATABASE_URL"]
         app.extensions["db"] = _State(
-            url, busy_timeout_s=app.config.get("DATABASE_BUSY_TIMEOUT_S", DEFAULT_BUSY_TIMEOUT_S))
+            url, busy_timeout_s=app.config.get("DATABASE_BUSY_TIMEOUT_S", DEFAULT_BUSY_TIMEOUT_S),
+            connect_timeout_s=app.config.get("DATABASE_CONNECT_TIMEOUT_S",
+                                             DEFAULT_CONNECT_TIMEOUT_S),
+            statement_timeout_s=app.config.get("DATABASE_STATEMENT_TIMEOUT_S",
+                                               DEFAULT_STATEMENT_TIMEOUT_S))
         # Every session carries where the audit chain's head is anchored outside the database
         # and the key that signs it (core.audit keeps the anchor up to date after each commit).
         app.extensions["db"].session_info = {
@@ -480,9 +500,13 @@ def _sqlite_can_write(connection: sa.Connection) -> bool:
 class _State:
     """Lazily creates the engine: building the app never opens a connection."""
 
-    def __init__(self, url: str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S):
+    def __init__(self, url: str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+                 connect_timeout_s: int = DEFAULT_CONNECT_TIMEOUT_S,
+                 statement_timeout_s: int | None = DEFAULT_STATEMENT_TIMEOUT_S):
         self.url = normalise_database_url(url)
         self.busy_timeout_s = busy_timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.statement_timeout_s = statement_timeout_s
         self.fault: str | None = None  # the last write fault, until a commit succeeds
         self.session_info: dict = {}
         self._engine: Engine | None = None
@@ -490,7 +514,9 @@ class _State:
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            engine = create_engine_for_url(self.url, busy_timeout_s=self.busy_timeout_s)
+            engine = create_engine_for_url(self.url, busy_timeout_s=self.busy_timeout_s,
+                                           connect_timeout_s=self.connect_timeout_s,
+                                           statement_timeout_s=self.statement_timeout_s)
             sa.event.listen(engine, "commit", self._committed)
             self._engine = engine
         return self._engine

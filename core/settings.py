@@ -78,7 +78,7 @@ class Defaults:
     # Each feature package owns its catalogue; Flask-Babel merges them.
     BABEL_TRANSLATION_DIRECTORIES = (
         "core/translations;visits/translations;declarations/translations;kiosk/translations;"
-        "ble_beacon/translations;tracing/translations"
+        "ble_beacon/translations;tracing/translations;sync/translations"
     )
     # Session cookie: never readable by scripts, not sent on cross-site requests.
     SESSION_COOKIE_HTTPONLY = True
@@ -108,6 +108,27 @@ class Defaults:
     # Every limit above is on in production; only a test that fuzzes the API turns them off.
     RATELIMIT_ENABLED = True
     RATELIMIT_HEADERS_ENABLED = True
+    # An installation (a central server and its kiosks): on a kiosk, the central server's address
+    # and this device's credential (`flask device enrol` on the central server). Unset: a
+    # stand-alone kiosk that forwards nothing.
+    CENTRAL_URL: str | None = None
+    DEVICE_TOKEN: str | None = None
+    # A sync round this often: a check-in reaches the tracers within seconds, a revocation made
+    # centrally reaches the door well within a minute.
+    SYNC_INTERVAL_S = 10
+    # Every sync call gives up on connecting after this long, and on each read after this long:
+    # a dead or silent link is noticed in seconds and only the sync worker ever waits for it.
+    SYNC_CONNECT_TIMEOUT_S = 5.0
+    SYNC_READ_TIMEOUT_S = 20.0
+    # The desk warns when the oldest change not yet on the central server is older than this.
+    SYNC_BACKLOG_WARN_MIN = 15
+    # PostgreSQL: give up connecting after this long, and cancel a statement running longer
+    # (a central server unreachable or stuck answers 503 in seconds instead of hanging requests).
+    DATABASE_CONNECT_TIMEOUT_S = 5
+    DATABASE_STATEMENT_TIMEOUT_S = 30
+    # Live events (desk and door screens) across the worker processes of a central server:
+    # redis://host:6379/0. Unset: delivered within the one process (a kiosk device).
+    EVENTS_URL: str | None = None
     # Uploads are camera frames or CSV lists; anything larger is refused outright.
     MAX_CONTENT_LENGTH = 8 * 1024 * 1024
     # An uploaded frame is refused above this many pixels before it is decoded: 25 MP admits any
@@ -156,7 +177,9 @@ def _finalise(app: Flask) -> None:
                          ("MIN_STAY_MIN", 0), ("REPEAT_SCAN_S", 0), ("MAX_STAY_MIN", 1),
                          ("AUTO_CHECKOUT_INTERVAL_S", 1), ("CONFIRM_TTL_S", 10),
                          ("EVENTS_HEARTBEAT_S", 1), ("SCREEN_IDLE_S", 5),
-                         ("IMAGE_MAX_PIXELS", 1)):
+                         ("IMAGE_MAX_PIXELS", 1), ("SYNC_INTERVAL_S", 1),
+                         ("SYNC_BACKLOG_WARN_MIN", 1), ("DATABASE_CONNECT_TIMEOUT_S", 1),
+                         ("DATABASE_STATEMENT_TIMEOUT_S", 1)):
         try:
             config[key] = int(config[key])
         except (TypeError, ValueError):
@@ -170,6 +193,26 @@ def _finalise(app: Flask) -> None:
                           f"{config['DATABASE_BUSY_TIMEOUT_S']!r}") from None
     if not 0 < config["DATABASE_BUSY_TIMEOUT_S"] <= 600:
         raise ConfigError("KIOSK_DATABASE_BUSY_TIMEOUT_S must be between 0 and 600 seconds")
+    for key in ("SYNC_CONNECT_TIMEOUT_S", "SYNC_READ_TIMEOUT_S"):
+        try:
+            config[key] = float(config[key])
+        except (TypeError, ValueError):
+            raise ConfigError(f"KIOSK_{key} must be a number of seconds, got "
+                              f"{config[key]!r}") from None
+        if not 0 < config[key] <= 600:
+            raise ConfigError(f"KIOSK_{key} must be between 0 and 600 seconds")
+    if config.get("CENTRAL_URL"):
+        config["CENTRAL_URL"] = str(config["CENTRAL_URL"]).strip().rstrip("/")
+        if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", config["CENTRAL_URL"]):
+            raise ConfigError("KIOSK_CENTRAL_URL must be an http:// or https:// address, got "
+                              f"{config['CENTRAL_URL']!r}")
+        if not config.get("DEVICE_TOKEN"):
+            raise ConfigError("KIOSK_CENTRAL_URL is set but KIOSK_DEVICE_TOKEN is not: enrol the "
+                              "device on the central server (flask device enrol) and set both")
+    if config.get("EVENTS_URL") and not re.fullmatch(r"(rediss?|unix)://\S+",
+                                                      str(config["EVENTS_URL"])):
+        raise ConfigError("KIOSK_EVENTS_URL must be a redis://, rediss:// or unix:// address, "
+                          f"got {config['EVENTS_URL']!r}")
     config["VENUE"] = str(config["VENUE"]).strip().upper()
     config["BLE"] = str(config["BLE"]).strip()
     if config["BLE"].lower() in ("auto", "off"):

@@ -8,7 +8,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from core import clock
+from core import clock, health
 from core.auth import authenticate, roles_required
 from core.db import db
 from core.forms import LoginForm
@@ -102,10 +102,16 @@ def healthz():
     # A venue QR phones cannot open: check-ins still work, so a warning, not a failure.
     problem = public_url_problem(current_app.config.get("PUBLIC_URL"))
     components["public_url"] = "ok" if problem is None else f"warning: {problem}"
+    readings = health.read_all(current_app)
+    for name, reading in readings.items():
+        components[name] = reading.value
     # A busy or full database takes no check-ins: not healthy, whatever the devices say.
     healthy = components["db"] == "ok"
     body = {"status": "ok" if healthy else "error", "components": components}
-    if problem is not None:
-        with force_locale("en"):
-            body["warnings"] = [public_url_message(current_app.config.get("PUBLIC_URL"))]
+    with force_locale("en"):
+        warnings = [public_url_message(current_app.config.get("PUBLIC_URL"))] \
+            if problem is not None else []
+        warnings += [str(r.warning) for r in readings.values() if r.warning is not None]
+    if warnings:
+        body["warnings"] = warnings
     return jsonify(body), 200 if healthy else 503

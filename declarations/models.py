@@ -8,7 +8,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from core.db import UtcDateTime
+from core.db import UID_LENGTH, UtcDateTime, new_uid
 
 
 class DeclarationStatus(StrEnum):
@@ -32,6 +32,9 @@ class Declaration(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    # Global identity (core.db.new_uid): the same on the kiosk and on the central server.
+    uid: str = Field(default_factory=new_uid, max_length=UID_LENGTH,
+                     sa_column_kwargs={"unique": True, "default": new_uid})
     visitor_id: int = Field(foreign_key="visitor.id")
     venue_id: int | None = Field(default=None, foreign_key="venue.id", index=True)
     submitted_at: datetime = Field(sa_type=UtcDateTime, index=True)

@@ -28,7 +28,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from core import clock
+from core import clock, health
 from core.auth import roles_required
 from core.db import STORAGE_FULL, db
 from core.errors import DATABASE_MESSAGES, api_error, read_json_body
@@ -434,6 +434,8 @@ def desk():
         device_messages=device_messages(current_app.extensions["workers"],
                                         database_state(current_app)),
         public_url_warning=public_url_warning(),
+        health_warnings=[r.warning for r in health.read_all(current_app).values()
+                         if r.warning is not None],
         password_url=_password_url(), desk_venues=desk_venues())
 
 

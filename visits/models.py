@@ -98,6 +98,9 @@ class Visit(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
+    # Global identity (core.db.new_uid): the same on the kiosk and on the central server.
+    uid: str = Field(default_factory=new_uid, max_length=UID_LENGTH,
+                     sa_column_kwargs={"unique": True, "default": new_uid})
     visitor_id: int = Field(foreign_key="visitor.id")
     venue_id: int = Field(foreign_key="venue.id")
     kiosk_id: int | None = Field(default=None, foreign_key="kiosk.id")

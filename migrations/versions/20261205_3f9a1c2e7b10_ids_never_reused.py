@@ -1,7 +1,7 @@
 """ids never reused: SQLite tables of personal rows get AUTOINCREMENT
 
 Revision ID: 3f9a1c2e7b10
-Revises: baae84ab864d
+Revises: 72800c46874e
 Create Date: 2026-12-05 09:00:00
 
 Without AUTOINCREMENT SQLite gives the largest id again once its row is deleted, so a purged or
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '3f9a1c2e7b10'
-down_revision = 'baae84ab864d'
+down_revision = '72800c46874e'
 branch_labels = None
 depends_on = None
 
@@ -24,12 +24,20 @@ TABLES = ('visitor', 'declaration', 'visit', 'encounter')
 
 
 def _recreate(autoincrement: bool) -> None:
-    if op.get_bind().dialect.name != 'sqlite':
+    connection = op.get_bind()
+    if connection.dialect.name != 'sqlite':
         return
+    # A copied table loses its triggers (the sync outbox's): keep their SQL and make them again.
+    triggers = connection.execute(sa.text(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name IN "
+        f"({', '.join(repr(t) for t in TABLES)})")).all()
     for table in TABLES:
         with op.batch_alter_table(table, recreate='always',
                                   table_kwargs={'sqlite_autoincrement': autoincrement}):
             pass
+    for name, sql in triggers:
+        connection.execute(sa.text(f'DROP TRIGGER IF EXISTS "{name}"'))
+        connection.execute(sa.text(sql))
 
 
 def upgrade() -> None:

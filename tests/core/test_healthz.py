@@ -9,7 +9,8 @@ def test_healthz_ok_without_hardware_workers(client):
     assert response.status_code == 200
     assert response.get_json() == {
         "status": "ok",
-        "components": {"db": "ok", "camera": "off", "ble": "off", "public_url": "ok"},
+        "components": {"db": "ok", "camera": "off", "ble": "off", "public_url": "ok",
+                       "sync": "off"},
     }
 
 

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from app import create_app
+from core.db import db
 from core.security import limiter
 from tests.conftest import PASSWORD, ROOT
 from tests.hardening.conftest import ALICE, declaration_body
@@ -19,6 +20,7 @@ ROLES = ("receptionist", "tracer", "admin")
 PUBLIC = "public"        # anyone, no sign-in
 STAFF = "staff"          # any signed-in staff member (sign out)
 SCREEN = "screen"        # the kiosk's own screen (loopback), or signed-in desk staff
+DEVICE = "device"        # an enrolled kiosk device's credential only (no staff, no session)
 DESK = frozenset({"receptionist", "admin"})
 TRACERS = frozenset({"tracer", "admin"})
 ADMIN = frozenset({"admin"})
@@ -94,6 +96,9 @@ MATRIX = {
     ("/api/v1/checkins", "POST"): SCREEN,
     ("/api/v1/checkins/confirm", "POST"): SCREEN,
     ("/api/v1/scan", "POST"): SCREEN,
+    # A kiosk device of an installation talking to the central server (sync/).
+    ("/api/v1/sync/push", "POST"): DEVICE,
+    ("/api/v1/sync/pull", "GET"): DEVICE,
 }
 
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
@@ -134,10 +139,16 @@ def sample(app, make_venue, make_user, api_token, make_visitor, make_visit, cloc
              for role in ROLES}
     values["user_id"] = users["receptionist"].id
     tokens = {role: api_token(user) for role, user in users.items()}
+    from sync.devices import enrol_device
+
+    with db.new_session(app) as session:
+        _device, device_token = enrol_device(session=session, venue_code="HQ", name="Cổng A",
+                                             now=clock.now())
     clients = {}
     for role, user in users.items():
         clients[role] = _signed_in(app, user)
-    return {"values": values, "users": users, "tokens": tokens, "clients": clients}
+    return {"values": values, "users": users, "tokens": tokens, "clients": clients,
+            "device": device_token}
 
 
 def _signed_in(app, user):
@@ -224,6 +235,11 @@ def test_every_route_refuses_callers_without_its_role_and_serves_those_with_it(a
                 response = _request(sample["clients"][who], method, url, environ_base=ALICE)
             assert response.status_code < 500, where
             _assert_security_headers(response, where)
+            if access == DEVICE:  # staff tokens and sessions are no device credential
+                assert (response.status_code, response.get_json()["code"]) == (
+                    401, "device_unauthorized"), where
+                checked += 1
+                continue
             refused = _refused(response, api=api, signed_in=who != "anonymous")
             if _allowed(who, access):
                 assert not refused, f"{where}: refused, but the matrix allows it"
@@ -240,6 +256,11 @@ def test_every_route_refuses_callers_without_its_role_and_serves_those_with_it(a
             response = _request(app.test_client(), method, url, environ_base=LOOPBACK,
                                 headers={"X-Forwarded-For": "192.0.2.10"})
             assert _refused(response, api=api, signed_in=False), f"{method} {url} via a proxy"
+        if access == DEVICE:
+            response = _request(app.test_client(), method, url, environ_base=ALICE,
+                                json={"rows": {}} if method == "POST" else None,
+                                headers={"Authorization": f"Bearer {sample['device']}"})
+            assert response.status_code == 200, f"{method} {url} as the device"
     assert checked == 4 * len(MATRIX)
 
 

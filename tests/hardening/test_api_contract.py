@@ -48,9 +48,12 @@ FUZZ = settings(max_examples=25, derandomize=True, deadline=None, database=None,
 # it may scan), and staff with bearer tokens.
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
 SCAN_OPERATIONS = {"POST /api/v1/checkins", "POST /api/v1/scan", "POST /api/v1/checkins/confirm"}
+# An enrolled kiosk device's calls to the central server (its credential, never a staff token).
+DEVICE_OPERATIONS = {"POST /api/v1/sync/push", "GET /api/v1/sync/pull"}
 FUZZ_CASES = [(label, who) for label in sorted(OPERATIONS)
               for who in ("anonymous", "tracer", "admin")
-              ] + [(label, "screen") for label in sorted(SCAN_OPERATIONS)]
+              ] + [(label, "screen") for label in sorted(SCAN_OPERATIONS)
+                   ] + [(label, "device") for label in sorted(DEVICE_OPERATIONS)]
 
 
 def _api_rules(app) -> set[tuple[str, str]]:
@@ -117,6 +120,8 @@ def test_every_operation_has_schemas_errors_and_security(label):
                        "POST /api/v1/declarations"}
     if public:
         assert security == [], "a public operation asks for a token"
+    elif label in DEVICE_OPERATIONS:
+        assert security == [{"deviceAuth": []}] and "401" in responses
     else:
         assert {"bearerAuth": []} in security and "401" in responses
     if label in SCAN_OPERATIONS:
@@ -150,7 +155,13 @@ def world(app, make_venue, make_user, api_token, clock, client):
     tokens = {role: api_token(make_user(role)) for role in ("admin", "tracer", "receptionist")}
     submitted = client.post("/api/v1/declarations", json=DESIGN_EXAMPLE, environ_base=ALICE)
     assert submitted.status_code == 201, submitted.get_json()
-    return {"tokens": tokens, "declaration": submitted.get_json()}
+    from core.db import db
+    from sync.devices import enrol_device
+
+    with db.new_session(app) as session:
+        _device, device = enrol_device(session=session, venue_code="DEMO", name="Cổng A",
+                                       now=clock.now())
+    return {"tokens": tokens, "declaration": submitted.get_json(), "device": device}
 
 
 def _caller(world, who):
@@ -158,6 +169,8 @@ def _caller(world, who):
         return {}, ALICE
     if who == "screen":
         return {}, LOOPBACK
+    if who == "device":
+        return {"Authorization": f"Bearer {world['device']}"}, ALICE
     return {"Authorization": f"Bearer {world['tokens'][who]}"}, ALICE
 
 

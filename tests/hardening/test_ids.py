@@ -130,6 +130,10 @@ def test_the_migration_keeps_the_data_and_stops_reusing_ids(tmp_path):
                                             "ON d.id = v.declaration_id JOIN visitor p "
                                             "ON p.id = v.visitor_id")).scalar_one() == 2
                 assert conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+                # The copied tables keep their triggers (the sync outbox's).
+                triggers = set(conn.execute(sa.text(
+                    "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger'")).scalars())
+                assert {"visitor", "declaration", "visit", "encounter"} <= triggers
                 for table in ("visit", "declaration", "visitor"):
                     conn.execute(sa.text(f"DELETE FROM {table} WHERE id = 2"))
                 conn.execute(sa.text(

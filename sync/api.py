@@ -1,0 +1,92 @@
+"""The central server's sync API for enrolled kiosk devices: POST /api/v1/sync/push (a batch of
+rows, stored once) and GET /api/v1/sync/pull (what changed centrally since a cursor). Every call
+carries the device credential (`Authorization: Bearer kbd_…`), checked on every request."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, jsonify, request
+from flask_babel import lazy_gettext as _l
+
+from core import clock
+from core.db import db
+from core.errors import api_error, read_json_body
+from sync import downsync
+from sync.devices import device_for_token
+from sync.ingest import BatchError, apply_batch
+
+bp = Blueprint("sync", __name__, url_prefix="/api/v1/sync")
+
+MESSAGES = {
+    "device_unauthorized": _l("This device is not enrolled, or its credential was revoked."),
+    "invalid_batch": _l("The batch could not be read."),
+    "batch_too_large": _l("The batch is too large."),
+    "batch_refused": _l("The batch contradicts data already stored and was not saved."),
+    "invalid_cursor": _l("The sync cursor is not valid."),
+}
+
+
+@bp.record_once
+def _setup(state):
+    # Devices send JSON with their credential, never a browser session: no CSRF token.
+    csrf = state.app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(bp)
+
+
+def _device():
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return device_for_token(session=db.session, token=token.strip())
+
+
+def _unauthorized():
+    return api_error("device_unauthorized", MESSAGES["device_unauthorized"], 401)
+
+
+@bp.post("/push")
+def push():
+    device = _device()
+    if device is None:
+        return _unauthorized()
+    body, problem = read_json_body()
+    if problem is not None:
+        return problem
+    if not isinstance(body, dict) or not isinstance(body.get("rows"), dict):
+        return api_error("invalid_batch", MESSAGES["invalid_batch"], 422,
+                         {"rows": MESSAGES["invalid_batch"]})
+    last_seq = body.get("last_seq")
+    try:
+        outcome = apply_batch(session=db.session, device=device, rows=body["rows"],
+                              now=clock.now())
+    except BatchError as exc:
+        db.session.rollback()
+        return api_error(exc.code, MESSAGES[exc.code], 422, {"rows": MESSAGES[exc.code]})
+    except sa.exc.IntegrityError:
+        db.session.rollback()
+        return api_error("batch_refused", MESSAGES["batch_refused"], 422,
+                         {"rows": MESSAGES["batch_refused"]})
+    if isinstance(last_seq, int) and not isinstance(last_seq, bool) and 0 < last_seq < 2**31 \
+            and last_seq > device.last_seq:
+        device.last_seq = last_seq
+        db.session.add(device)
+        db.session.commit()
+    return jsonify({"stored": outcome.stored, "rejected": outcome.rejected})
+
+
+@bp.get("/pull")
+def pull():
+    device = _device()
+    if device is None:
+        return _unauthorized()
+    since = request.args.get("since") or None
+    try:
+        changes = downsync.changes_since(session=db.session, device=device, cursor=since,
+                                         now=clock.now())
+    except downsync.BadCursor:
+        return api_error("invalid_cursor", MESSAGES["invalid_cursor"], 422,
+                         {"since": MESSAGES["invalid_cursor"]})
+    device.last_seen_at = clock.now()
+    db.session.add(device)
+    db.session.commit()
+    return jsonify(changes)
