@@ -148,7 +148,7 @@ def measure_ingest(quick: bool) -> dict:
     from sync.client import CentralClient
 
     kiosks = 3 if quick else 20
-    batches = 2 if quick else 8
+    batches = 2 if quick else 5
     per_batch = 50 if quick else 100
     with scratch_postgres("sync_ingest") as url:
         migrate(url)

@@ -4,7 +4,7 @@ carries the device credential (`Authorization: Bearer kbd_…`), checked on ever
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_babel import lazy_gettext as _l
 
 from core import clock
@@ -58,7 +58,7 @@ def push():
     last_seq = body.get("last_seq")
     try:
         outcome = apply_batch(session=db.session, device=device, rows=body["rows"],
-                              now=clock.now())
+                              now=clock.now(), min_stay_min=current_app.config["MIN_STAY_MIN"])
     except BatchError as exc:
         db.session.rollback()
         return api_error(exc.code, MESSAGES[exc.code], 422, {"rows": MESSAGES[exc.code]})

@@ -10,10 +10,11 @@ from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from core.models import Venue
-from sync.models import SYNCED_TABLES, SyncDevice
+from sync import doors
+from sync.models import SYNCED_TABLES, SyncDevice, SyncMergedVisit
 from sync.rows import REFERENCES, Invalid, from_wire, own_columns, table
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,8 @@ def _ids(session: Session, table_name: str, key: str, values) -> dict[str, int]:
     return found
 
 
-def apply_batch(*, session: Session, device: SyncDevice, rows, now: datetime) -> Outcome:
+def apply_batch(*, session: Session, device: SyncDevice, rows, now: datetime,
+                min_stay_min: int = 5) -> Outcome:
     """Store `rows` ({table: [row, …]}) sent by `device`; commits. Rows that do not fit are
     refused one by one (reported back, never stored), the rest are stored."""
     if not isinstance(rows, dict) or any(k not in SYNCED_TABLES for k in rows):
@@ -81,7 +83,10 @@ def apply_batch(*, session: Session, device: SyncDevice, rows, now: datetime) ->
         checked[name] = good
     _store_visitors(session, checked["visitor"])
     _store_declarations(session, checked["declaration"], venue, outcome)
-    _store_visits(session, checked["visit"], venue, device, outcome)
+    visitor_ids = _store_visits(session, checked["visit"], venue, device, outcome)
+    if visitor_ids:
+        doors.reconcile(session=session, venue_id=venue.id, visitor_ids=visitor_ids,
+                        min_stay_min=min_stay_min, device_id=device.id)
     _store_encounters(session, checked["encounter"], venue, device, outcome)
     _store_audit(session, checked["audit_event"], device)
     for name in SYNCED_TABLES:
@@ -160,9 +165,18 @@ def _store_declarations(session, items, venue, outcome) -> None:
                                 .values(previous_declaration_id=ids[v["previous_uid"]]))
 
 
-def _store_visits(session, items, venue, device, outcome) -> None:
+def _store_visits(session, items, venue, device, outcome) -> set[int]:
+    """Upsert the visits; returns the ids of their visitors (for the doors' rule)."""
     if not items:
-        return
+        return set()
+    merged = {m.uid: m for m in session.exec(select(SyncMergedVisit).where(
+        SyncMergedVisit.uid.in_([v["uid"] for v in items])))}
+    for v in items:
+        if v["uid"] in merged:  # read as another door's exit: only a new scan matters
+            doors.later_news(session=session, merged=merged[v["uid"]], item=v)
+    items = [v for v in items if v["uid"] not in merged]
+    if not items:
+        return set()
     t = table("visit")
     visitors = _ids(session, "visitor", "uid", [v["visitor_uid"] for v in items])
     declarations = _ids(session, "declaration", "uid", [v["declaration_uid"] for v in items])
@@ -177,13 +191,13 @@ def _store_visits(session, items, venue, device, outcome) -> None:
                        "declaration_id": declarations.get(v["declaration_uid"]),
                        "reviewed_by_id": staff.get(v["reviewed_by"])})
     if not values:
-        return
+        return set()
     stmt = _insert(session, t)
     x = stmt.excluded
     stored_open = t.c.checked_out_at.is_(None)
     later_review = sa.and_(x.reviewed_at.is_not(None),
                            sa.or_(t.c.reviewed_at.is_(None), x.reviewed_at > t.c.reviewed_at))
-    merged = {
+    update = {
         # Once closed, a visit stays closed as it was first closed (an older copy cannot reopen it).
         "checked_out_at": sa.case((stored_open, x.checked_out_at), else_=t.c.checked_out_at),
         "closed_by": sa.case((stored_open, x.closed_by), else_=t.c.closed_by),
@@ -194,7 +208,8 @@ def _store_visits(session, items, venue, device, outcome) -> None:
         "reviewed_by_id": sa.case((later_review, x.reviewed_by_id), else_=t.c.reviewed_by_id),
         "declaration_id": sa.func.coalesce(t.c.declaration_id, x.declaration_id),
     }
-    session.execute(stmt.on_conflict_do_update(index_elements=["uid"], set_=merged), values)
+    session.execute(stmt.on_conflict_do_update(index_elements=["uid"], set_=update), values)
+    return {v["visitor_id"] for v in values}
 
 
 def _store_encounters(session, items, venue, device, outcome) -> None:

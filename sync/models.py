@@ -84,3 +84,22 @@ class SyncAuditEvent(SQLModel, table=True):
     row_count: int | None = Field(default=None)
     file_sha256: str | None = Field(default=None, max_length=64)
     prev_hash: str = Field(max_length=64)
+
+
+class SyncMergedVisit(SQLModel, table=True):
+    """On the central server: a door's visit read as the exit from a visit another door opened
+    (the visitor entered by one door and left by another; see sync/doors.py). The door's visit
+    is not kept as a visit; its scan lives on as the check-out of `into_visit_id`, and anything
+    the door sends later about it is read through this record, never stored as a visit again."""
+
+    __tablename__ = "sync_merged_visit"
+
+    uid: str = Field(primary_key=True, max_length=24)
+    # Gone with the visit it names (the retention purge deletes visits, not this table).
+    into_visit_id: int = Field(foreign_key="visit.id", index=True, ondelete="CASCADE")
+    device_id: int | None = Field(default=None, foreign_key="sync_device.id")
+    scanned_at: datetime = Field(sa_type=UtcDateTime)
+    # When that door later closed its visit by a scan (the visitor coming back in through it),
+    # the visit that scan opened.
+    follow_up_visit_id: int | None = Field(default=None, foreign_key="visit.id",
+                                           ondelete="SET NULL")
