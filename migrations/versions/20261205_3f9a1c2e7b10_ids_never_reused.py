@@ -1,7 +1,7 @@
 """ids never reused: SQLite tables of personal rows get AUTOINCREMENT
 
 Revision ID: 3f9a1c2e7b10
-Revises: 72800c46874e
+Revises: 17521465ef4b
 Create Date: 2026-12-05 09:00:00
 
 Without AUTOINCREMENT SQLite gives the largest id again once its row is deleted, so a purged or
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 
 revision = '3f9a1c2e7b10'
-down_revision = '72800c46874e'
+down_revision = '17521465ef4b'
 branch_labels = None
 depends_on = None
 
