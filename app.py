@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
@@ -36,7 +37,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_relative_config=True,
-        instance_path=(test_config or {}).get("INSTANCE_PATH"),
+        # KIOSK_INSTANCE_PATH: another instance folder (database, secret, keys) for this process.
+        instance_path=(test_config or {}).get("INSTANCE_PATH")
+        or os.environ.get("KIOSK_INSTANCE_PATH") or None,
     )
     settings.load(app, test_config)
     app.json.sort_keys = False  # keep documented key order in API answers

@@ -39,6 +39,7 @@ db_cli = AppGroup("db", help="Database migrations (Alembic).")
 user_cli = AppGroup("user", help="Staff accounts.")
 venue_cli = AppGroup("venue", help="Venues.")
 translations_cli = AppGroup("translations", help="Message catalogues.")
+audit_cli = AppGroup("audit", help="The audit log.")
 
 
 def alembic_config(database_url: str) -> AlembicConfig:
@@ -278,4 +279,22 @@ def translations_compile():
         click.echo(f"compiled {path.relative_to(ROOT)}")
 
 
-COMMANDS = (db_cli, user_cli, venue_cli, translations_cli, seed)
+@audit_cli.command("verify")
+def audit_verify():
+    """Check the audit chain and that it passes through its head anchored outside the database
+    (instance/audit_anchor, signed with the instance secret); one JSON line; exit 1 when it does
+    not hold. A chain from before anchoring that holds is anchored now."""
+    import json
+
+    from core.audit import anchor_chain
+
+    with db.new_session() as session:
+        check = anchor_chain(session=session)
+    click.echo(json.dumps({"ok": check.ok, "checked": check.checked,
+                           "broken_at_seq": check.broken_at_seq, "reason": check.reason,
+                           "anchored_seq": check.anchored_seq}))
+    if not check.ok:
+        raise SystemExit(1)
+
+
+COMMANDS = (db_cli, user_cli, venue_cli, translations_cli, audit_cli, seed)

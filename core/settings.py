@@ -71,8 +71,12 @@ class Defaults:
     NOTICE_RETRY_S = 30
     NOTICE_INTERVAL_S = 5
     # A personal QR older than this is refused ("please declare again"); the phone's remembered
-    # visitor cookie lasts as long. A month keeps regular visitors' codes across purge cycles.
-    TOKEN_MAX_AGE_DAYS = 30
+    # visitor cookie lasts as long. Never longer than RETENTION_DAYS, whatever is set here: a
+    # code must not outlive the data it stands for (declarations.tokens.code_lifetime).
+    TOKEN_MAX_AGE_DAYS = 21
+    # How often each process reads the token keys' version (one row): a `keys retire` or
+    # `keys rotate` acts in every running process within this many seconds.
+    KEY_CHECK_S = 2
     # None = the default triage rules (declarations/rules.py); a mapping overrides them, e.g.
     # {"flag_symptoms": ["fever"], "fever_threshold_c": 38.0}. The rule version is stored.
     TRIAGE_RULES = None
@@ -182,7 +186,7 @@ def _finalise(app: Flask) -> None:
             f"KIOSK_DECODER={config['DECODER']!r} is not one of {', '.join(VALID_DECODERS)}"
         )
     for key, minimum in (("RETENTION_DAYS", 1), ("DECLARATION_FRESH_HOURS", 1),
-                         ("TOKEN_MAX_AGE_DAYS", 1),
+                         ("TOKEN_MAX_AGE_DAYS", 1), ("KEY_CHECK_S", 1),
                          ("MIN_STAY_MIN", 0), ("REPEAT_SCAN_S", 0), ("MAX_STAY_MIN", 1),
                          ("AUTO_CHECKOUT_INTERVAL_S", 1), ("CONFIRM_TTL_S", 10),
                          ("EVENTS_HEARTBEAT_S", 1), ("SCREEN_IDLE_S", 5),

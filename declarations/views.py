@@ -61,7 +61,8 @@ from declarations.services import (
     reconfirm_declaration,
     submit_declaration,
 )
-from declarations.tokens import TokenError, is_uid, load_keyring
+from declarations.keystore import keystore_of
+from declarations.tokens import TokenError, code_lifetime, is_uid
 from declarations.venue_links import normalise_venue_code, verify_venue_signature
 from visits.models import OpenedBy, Visit, Visitor
 
@@ -93,12 +94,9 @@ def _setup(state):
 # Helpers
 
 def keyring():
-    """The token key ring in instance/keys/, created on first use, loaded once per process."""
-    ring = current_app.extensions.get("declarations.keyring")
-    if ring is None:
-        ring = load_keyring(Path(current_app.instance_path) / "keys")
-        current_app.extensions["declarations.keyring"] = ring
-    return ring
+    """The token key ring as it is now (declarations/keystore.py): a rotation or a retirement
+    made by any process reaches this one within seconds."""
+    return keystore_of(current_app._get_current_object()).ring()
 
 
 def _rules():
@@ -110,7 +108,7 @@ def _fresh_for() -> timedelta:
 
 
 def _token_max_age() -> timedelta:
-    return timedelta(days=current_app.config["TOKEN_MAX_AGE_DAYS"])
+    return code_lifetime(current_app.config)
 
 
 def _operator(venue: Venue) -> str | None:

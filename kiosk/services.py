@@ -12,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlmodel import Session, select
 
+from core.audit import record_audit
 from core.i18n import format_local
 from core.models import Venue
 from declarations.consent import consent_version
@@ -127,6 +128,8 @@ MESSAGES = {
     "identity_unreadable": _l("The name on this code could not be read. Please declare on "
                               "your phone or ask the receptionist."),
     "validation_failed": _l("Some answers need attention."),
+    "identity_mismatch": _l("This card does not match our records. Please see the "
+                            "receptionist."),
 }
 
 
@@ -265,11 +268,12 @@ def _scan_identity(*, session: Session, now: datetime, venue: Venue, code,
     identity = code.identity
     visitor = None
     if identity is not None and identity.id_number:
-        visitor = session.exec(
-            select(Visitor)
-            .where(Visitor.id_number == identity.id_number)
-            .order_by(Visitor.updated_at.desc())
-        ).first()
+        on_record = _records_with_id_number(session, identity.id_number)
+        visitor = next((v for v in on_record if card_agrees(v, identity.full_name,
+                                                            identity.birth_year)), None)
+        if on_record and visitor is None:
+            _refuse_mismatch(session=session, now=now, venue=venue, kind=code.kind,
+                             records=len(on_record))
     if visitor is not None:
         lock_visitor(session=session, visitor_id=visitor.id)
         inside = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
@@ -290,6 +294,38 @@ def _scan_identity(*, session: Session, now: datetime, venue: Venue, code,
         settings=settings, now=now, venue=venue, reason="identity", visitor=visitor,
         declaration=None, kiosk_id=kiosk_id, identity=prefill)
     return result
+
+
+def _records_with_id_number(session: Session, id_number: str) -> list[Visitor]:
+    return list(session.exec(select(Visitor).where(Visitor.id_number == id_number)
+                             .order_by(Visitor.updated_at.desc(), Visitor.id.desc())))
+
+
+def card_agrees(visitor: Visitor, full_name: str | None, birth_year: int | None) -> bool:
+    """Does a scanned card (or national QR) name the person stored under its ID number? The
+    name must be the same, read without diacritics or case (cards print capitals, people type
+    either); a birth year, when both have one, the same too. A number alone is not enough:
+    printing a QR code with someone's ID number is easy."""
+    if not full_name or fold(full_name) != visitor.name_folded:
+        return False
+    return birth_year is None or visitor.birth_year is None or birth_year == visitor.birth_year
+
+
+IDENTITY_MISMATCH = "identity.mismatch"
+
+
+def _refuse_mismatch(*, session: Session, now: datetime, venue: Venue, kind: str,
+                     records: int) -> None:
+    """The card's ID number is on record under another name or birth year: nothing stored is
+    shown or used. The receptionist's desk lists it (an audit entry naming no one: the venue,
+    the kind of code and how many records hold the number), and the scan is refused."""
+    record_audit(session=session, now=now, actor="kiosk", action=IDENTITY_MISMATCH,
+                 target_type="venue", target_id=venue.id,
+                 details={"venue": venue.code, "kind": kind, "records": records})
+    session.commit()
+    logger.warning("scan at venue %s: an ID card did not match the record of its number",
+                   venue.id)
+    raise ScanError("identity_mismatch", MESSAGES["identity_mismatch"], field="payload")
 
 
 def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
@@ -456,11 +492,10 @@ def _visitor_from_identity(*, session: Session, identity: dict, known_id: int | 
     moment ago), else a new visitor with what the card says."""
     visitor = session.get(Visitor, known_id) if known_id else None
     id_number = identity.get("id_number")
-    if visitor is None and id_number:
-        visitor = session.exec(
-            select(Visitor).where(Visitor.id_number == id_number)
-            .order_by(Visitor.updated_at.desc())
-        ).first()
+    if visitor is None and id_number:  # only a record the card agrees with (card_agrees)
+        visitor = next((v for v in _records_with_id_number(session, id_number)
+                        if card_agrees(v, identity.get("full_name"),
+                                       identity.get("birth_year"))), None)
     if visitor is None:
         name = identity.get("full_name")
         if not name:

@@ -412,6 +412,8 @@ def _desk_context(venue: Venue) -> dict:
         venue=venue,
         inside=desk_services.on_site_rows(session=db.session, venue_id=venue.id),
         flagged=desk_services.flagged_rows(session=db.session, venue_id=venue.id),
+        mismatches=desk_services.identity_mismatches(session=db.session, venue_id=venue.id,
+                                                     day=today),
         counts=desk_services.day_counts(session=db.session, venue_id=venue.id, day=today),
         today=today,
         visit_statuses=VISIT_STATUSES, symptoms=SYMPTOMS, exposures=EXPOSURES,

@@ -12,6 +12,7 @@ ACTIONS = {
     "contacts.query": _l("Contact list viewed"),
     "contacts.export": _l("Contact list exported"),
     "declaration.view": _l("Declaration read"),
+    "identity.mismatch": _l("An ID card did not match the stored record"),
     "index.search": _l("Index case searched"),
     "privacy.copy": _l("Copy of a visitor's data given"),
     "privacy.delete": _l("A visitor's data deleted"),
@@ -61,6 +62,8 @@ DETAIL_NAMES = {
     "min_overlap_min": _l("minimum minutes together"),
     "notice_ids": _l("notices (ids)"),
     "channels": _l("channels"),
+    "kind": _l("code scanned"),
+    "records": _l("records with that ID number"),
 }
 
 VALUE_WORDS = {
@@ -71,6 +74,8 @@ VALUE_WORDS = {
     "id_number": _l("ID number"),
     "name": _l("name"),
     "visits": _l("chosen visits"),
+    "cccd": _l("chip ID card (CCCD)"),
+    "national_qr": _l("national personal QR"),
 }
 
 

@@ -12,9 +12,10 @@ from sqlmodel import Session, select
 
 from ble_beacon.models import Encounter
 from core.audit import record_audit
-from notices.services import purge_notices
+from core.db import truncate_wal
 from core.models import User, Venue
 from declarations.models import Declaration
+from notices.services import purge_notices
 from tracing.folding import id_search_key, phone_search_key
 from visits.models import Visit, Visitor
 
@@ -141,4 +142,5 @@ def erase_visitor(*, session: Session, visitor: Visitor, actor: User, now: datet
                  row_count=1 + dependants)
     session.commit()
     session.expunge_all()
+    truncate_wal(session)  # no earlier copy of the deleted rows stays in the WAL file
     return counts

@@ -1,7 +1,7 @@
 """venue ward code: a venue lies in an administrative unit from the built-in list
 
 Revision ID: 0c1ddea4ce42
-Revises: 17521465ef4b
+Revises: 9b4f3e6d2c81
 Create Date: 2026-12-05 08:47:59.104019
 
 Existing venues had only a free-text unit. Where that text names exactly one ward or commune of
@@ -17,7 +17,7 @@ import core.db  # noqa: F401  (UtcDateTime)
 
 
 revision = '0c1ddea4ce42'
-down_revision = '17521465ef4b'
+down_revision = '9b4f3e6d2c81'
 branch_labels = None
 depends_on = None
 
