@@ -88,7 +88,7 @@ migration: $(VENV)/.run-deps
 
 # Re-extract the messages of every package into its catalogue (then translate the new ones).
 messages: $(VENV)/.run-deps
-	@for pkg in core visits declarations kiosk ble_beacon tracing sync; do \
+	@for pkg in core visits notices declarations kiosk ble_beacon tracing sync; do \
 	  paths="$$pkg"; [ -d templates/$$pkg ] && paths="$$paths templates/$$pkg"; \
 	  [ $$pkg = core ] && paths="$$paths templates/base.html"; \
 	  $(BIN)/pybabel extract -F babel.cfg --no-location -k lazy_gettext -k _l -o /tmp/khaibao-$$pkg.pot $$paths && \

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
@@ -20,7 +21,7 @@ csrf = CSRFProtect()
 # The feature packages, lowest first: each builds only on core and the ones before it (the
 # import-graph test holds them to it). This module, `kiosk run` and migrations/env.py compose the
 # product and may know them all; nothing below them does.
-FEATURES = ("ble_beacon", "visits", "declarations", "kiosk", "tracing", "sync")
+FEATURES = ("ble_beacon", "visits", "notices", "declarations", "kiosk", "tracing", "sync")
 
 
 def import_models() -> None:
@@ -36,7 +37,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(
         __name__,
         instance_relative_config=True,
-        instance_path=(test_config or {}).get("INSTANCE_PATH"),
+        # KIOSK_INSTANCE_PATH: another instance folder (database, secret, keys) for this process.
+        instance_path=(test_config or {}).get("INSTANCE_PATH")
+        or os.environ.get("KIOSK_INSTANCE_PATH") or None,
     )
     settings.load(app, test_config)
     app.json.sort_keys = False  # keep documented key order in API answers

@@ -17,6 +17,7 @@ class Encounter(SQLModel, table=True):
         sa.Index("ix_encounter_venue_first_seen", "venue_id", "first_seen_at"),
         # Phones still heard at an instant: first-seen rides in the index, as for visits.
         sa.Index("ix_encounter_venue_heard", "venue_id", "last_seen_at", "first_seen_at"),
+        {"sqlite_autoincrement": True},  # ids are never reused
     )
 
     id: int | None = Field(default=None, primary_key=True)

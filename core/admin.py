@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from core import clock
+from core import admin_units, clock
 from core.auth import AuthError, create_user, generate_password, roles_required
 from core.db import db
 from core.forms import (
@@ -18,7 +19,14 @@ from core.forms import (
 )
 from core.models import Role, User
 from core.public_url import public_url_message
-from core.services import VenueError, create_venue, get_venue, list_venues, update_venue
+from core.services import (
+    VenueError,
+    WardError,
+    create_venue,
+    get_venue,
+    list_venues,
+    update_venue,
+)
 from core.staff import StaffError, list_users, set_user_active, set_user_venues, user_venues
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -108,16 +116,58 @@ def user_active(user_id: int):
     return redirect(url_for("admin.user_edit", user_id=user.id))
 
 
+def _unit_pickers(form, venue=None) -> None:
+    """Province → ward pickers from the built-in list: the wards of the province chosen (or of
+    the venue's ward), so the form works without script; static/core/unit_picker.js refreshes
+    the wards when the province changes."""
+    lang = str(get_locale() or "vi")
+    if venue is not None and not form.is_submitted():
+        ward = admin_units.ward(venue.ward_code or "")
+        form.province_code.data = ward.province_code if ward else ""
+        form.ward_code.data = venue.ward_code or ""
+    choose = "— " + _("choose") + " —"
+    form.province_code.choices = [("", choose)] + [
+        (p.code, p.label(lang)) for p in admin_units.provinces()]
+    form.ward_code.choices = [("", choose)] + [
+        (w.code, w.label(lang)) for w in admin_units.wards_of(form.province_code.data or "")]
+
+
+def _ward_of_form(form) -> str | None:
+    """The ward chosen, checked against the list and the province (raises WardError)."""
+    from core.services import check_ward
+
+    return check_ward(form.ward_code.data, form.province_code.data)
+
+
+def unit_label(ward_code: str | None, lang: str = "vi") -> str:
+    """"Phường Hoàn Kiếm, Thành phố Hà Nội" for a venue list."""
+    ward = admin_units.ward(ward_code or "")
+    if ward is None:
+        return ""
+    province = admin_units.province(ward.province_code)
+    return f"{ward.label(lang)}, {province.label(lang)}" if province else ward.label(lang)
+
+
+@bp.app_template_filter("unit_label")
+def _unit_label_filter(ward_code):
+    return unit_label(ward_code, str(get_locale() or "vi"))
+
+
 @bp.route("/venues", methods=["GET", "POST"])
 @roles_required(Role.admin)
 def venues():
     form = VenueForm()
+    _unit_pickers(form)
     if form.validate_on_submit():
         try:
+            ward_code = _ward_of_form(form)
             venue = create_venue(session=db.session, code=form.code.data, name=form.name.data,
                                  address=form.address.data or None, unit=form.unit.data or None,
                                  closing_time=form.closing_time.data,
-                                 max_stay_min=form.max_stay_min.data, now=clock.now())
+                                 max_stay_min=form.max_stay_min.data, ward_code=ward_code,
+                                 now=clock.now())
+        except WardError as exc:
+            form.ward_code.errors.append(str(exc))
         except VenueError as exc:
             form.code.errors.append(str(exc))
         else:
@@ -136,12 +186,17 @@ def venue_edit(code: str):
     if venue is None:
         abort(404)
     form = VenueEditForm(obj=venue)
+    _unit_pickers(form, venue)
     if form.validate_on_submit():
         try:
+            ward_code = _ward_of_form(form)
             update_venue(session=db.session, venue=venue, name=form.name.data,
                          address=form.address.data, unit=form.unit.data,
                          closing_time=form.closing_time.data,
-                         max_stay_min=form.max_stay_min.data)
+                         max_stay_min=form.max_stay_min.data, ward_code=ward_code)
+        except WardError as exc:
+            db.session.rollback()
+            form.ward_code.errors.append(str(exc))
         except VenueError as exc:
             form.name.errors.append(str(exc))
         else:

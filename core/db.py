@@ -13,6 +13,7 @@ import threading
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Iterator
 
 import sqlalchemy as sa
@@ -89,6 +90,9 @@ def normalise_database_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
+# The audit chain's head, signed with the instance secret, in the instance folder (core.audit).
+AUDIT_ANCHOR_FILE = "audit_anchor"
+
 # How long a SQLite writer waits for another one's lock (settings.DATABASE_BUSY_TIMEOUT_S).
 DEFAULT_BUSY_TIMEOUT_S = 10.0
 # /healthz asks for the write lock for this long at most: enough to see "busy", never a stall.
@@ -107,9 +111,59 @@ def _sqlite_pragmas(busy_timeout_s: float):
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
+        # Deleted rows are overwritten with zeros, not left in free pages for anyone who can
+        # read the file (privacy deletion, retention purge).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     return on_connect
+
+
+# The database and its -wal/-shm files hold personal data: readable by the service account only.
+# SQLite gives the -wal and -shm files the mode of the database file when it creates them.
+PRIVATE_FILE_MODE = 0o600
+
+
+def _sqlite_path(url: str) -> Path | None:
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
+
+
+def make_private(url: str) -> None:
+    """Create the SQLite file (if new) and its companions readable by the owner only, and take
+    group and other permissions off existing ones (a database made by an older version)."""
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE))
+        except FileNotFoundError:  # no such folder: SQLite says so when it connects
+            return
+    for file in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        try:
+            if file.stat().st_mode & 0o077:
+                file.chmod(PRIVATE_FILE_MODE)
+        except FileNotFoundError:
+            pass
+
+
+def truncate_wal(session: Session) -> None:
+    """After a privacy deletion or a purge: copy the WAL into the database (where secure_delete
+    has zeroed the deleted rows) and cut the WAL file to nothing, so that no earlier version of
+    a deleted page stays readable in it. PostgreSQL: nothing to do here (its files are the
+    server's; VACUUM reclaims dead rows)."""
+    bind = session.get_bind()
+    if bind.dialect.name != "sqlite":
+        return
+    with bind.connect() as connection:
+        busy, _, _ = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+        connection.commit()
+    if busy:
+        logger.warning("WAL checkpoint after a deletion was blocked by a reader; the next one "
+                       "will truncate it")
 
 
 class _NoResultRows(logging.Filter):
@@ -263,6 +317,7 @@ def create_engine_for_url(url: str, *, pool_size: int = 10,
     _keep_personal_data_out_of_sql_logs()
     url = normalise_database_url(url)
     if url.startswith("sqlite"):
+        make_private(url)
         connect_args = {"check_same_thread": False, "timeout": busy_timeout_s}
         path = make_url(url).database
         if path and path != ":memory:" and not path.startswith("file:"):
@@ -351,6 +406,12 @@ class Database:
                                              DEFAULT_CONNECT_TIMEOUT_S),
             statement_timeout_s=app.config.get("DATABASE_STATEMENT_TIMEOUT_S",
                                                DEFAULT_STATEMENT_TIMEOUT_S))
+        # Every session carries where the audit chain's head is anchored outside the database
+        # and the key that signs it (core.audit keeps the anchor up to date after each commit).
+        app.extensions["db"].session_info = {
+            "audit_anchor_path": str(Path(app.instance_path) / AUDIT_ANCHOR_FILE),
+            "audit_anchor_key": str(app.config.get("SECRET_KEY") or ""),
+        }
         app.teardown_appcontext(self._teardown)
 
     @staticmethod
@@ -364,12 +425,14 @@ class Database:
     def session(self) -> Session:
         """The session of the current app context, closed (and rolled back) at teardown."""
         if "db_session" not in g:
-            g.db_session = Session(self.engine(), expire_on_commit=False)
+            g.db_session = Session(self.engine(), expire_on_commit=False,
+                                   info=dict(self._state().session_info))
         return g.db_session
 
     @contextmanager
     def new_session(self, app: Flask | None = None) -> Iterator[Session]:
-        session = Session(self.engine(app), expire_on_commit=False)
+        session = Session(self.engine(app), expire_on_commit=False,
+                          info=dict(self._state(app).session_info))
         try:
             yield session
         finally:
@@ -445,6 +508,7 @@ class _State:
         self.connect_timeout_s = connect_timeout_s
         self.statement_timeout_s = statement_timeout_s
         self.fault: str | None = None  # the last write fault, until a commit succeeds
+        self.session_info: dict = {}
         self._engine: Engine | None = None
 
     @property

@@ -78,6 +78,9 @@ class VenueForm(FlaskForm):
     name = StringField(_l("Venue name"), validators=[DataRequired(_l("Enter the venue name.")), Length(max=200)])
     address = StringField(_l("Address"), validators=[Length(max=300)])
     unit = StringField(_l("Organisation / unit"), validators=[Length(max=200)])
+    # Choices are filled by the view from core.admin_units; core.services.check_ward judges them.
+    province_code = SelectField(_l("Province / city"), validate_choice=False)
+    ward_code = SelectField(_l("Ward / commune"), validate_choice=False)
     closing_time = TimeField(_l("Closing time (open visits are checked out)"),
                              validators=[Optional()])
     max_stay_min = IntegerField(_l("Maximum stay (minutes)"),

@@ -22,13 +22,18 @@ class Venue(SQLModel, table=True):
     code: str = Field(max_length=32, sa_column_kwargs={"unique": True})
     name: str = Field(max_length=200)
     address: str | None = Field(default=None, max_length=300)
-    # The organisation or unit the venue belongs to, for the provincial adoption tables.
+    # The organisation the venue belongs to (its name on consent texts and reports).
     unit: str | None = Field(default=None, max_length=200)
+    # The administrative unit (ward/commune, core.admin_units) the venue lies in; the province
+    # follows from it. The adoption report groups venues by it.
+    ward_code: str | None = Field(default=None, max_length=5, index=True)
     # Local (Asia/Ho_Chi_Minh) time at which still-open visits are closed automatically.
     closing_time: time | None = Field(default=None)
     # Visits longer than this are closed automatically (None: only the closing time applies).
     max_stay_min: int | None = Field(default=None)
     is_active: bool = Field(default=True)
+    # Tell hosts (notices.models.VenueHost) when their visitors arrive.
+    hosts_enabled: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 

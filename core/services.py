@@ -6,6 +6,7 @@ from datetime import datetime, time
 
 from sqlmodel import Session, select
 
+from core import admin_units
 from core.auth import create_user, generate_password
 from core.models import Kiosk, Role, User, Venue
 
@@ -14,6 +15,29 @@ VENUE_CODE_RE = re.compile(r"^[A-Z0-9_-]{1,32}$")
 
 class VenueError(ValueError):
     """A venue could not be created; the message says why."""
+
+
+class WardError(VenueError):
+    """The administrative unit given for a venue is not in the built-in list (or not in the
+    province given with it). Its text is bilingual: the CLI has no language to choose."""
+
+
+def check_ward(ward_code: str | None, province_code: str | None = None) -> str | None:
+    """A ward code from the built-in list (the province must be its own when given), or None for
+    none. Raises WardError."""
+    code = (ward_code or "").strip()
+    if not code:
+        if (province_code or "").strip():
+            raise WardError("Chọn phường/xã của địa điểm. / Choose the venue's ward or commune.")
+        return None
+    ward = admin_units.ward(code)
+    if ward is None:
+        raise WardError(f"Không có phường/xã mã {code} trong danh mục. / "
+                        f"No ward or commune with code {code} in the list.")
+    if (province_code or "").strip() and ward.province_code != province_code.strip():
+        raise WardError("Phường/xã không thuộc tỉnh/thành phố đã chọn. / "
+                        "The ward or commune is not in the chosen province.")
+    return ward.code
 
 
 # A stay longer than a day is not a visit: it is a forgotten check-out.
@@ -48,17 +72,18 @@ def parse_closing_time(text: str | None) -> time | None:
 def create_venue(
     *, session: Session, code: str, name: str, address: str | None = None,
     unit: str | None = None, closing_time: time | None = None,
-    max_stay_min: int | None = None, now: datetime,
+    max_stay_min: int | None = None, ward_code: str | None = None, now: datetime,
 ) -> Venue:
     code = (code or "").strip().upper()
     if not VENUE_CODE_RE.match(code):
         raise VenueError("venue code must be 1-32 of A-Z, 0-9, '_' or '-'")
     name = _clean_name(name)
+    ward_code = check_ward(ward_code)
     if session.exec(select(Venue).where(Venue.code == code)).first():
         raise VenueError(f"venue {code} already exists")
     venue = Venue(code=code, name=name, address=(address or None), unit=(unit or None),
                   closing_time=closing_time, max_stay_min=_check_max_stay(max_stay_min),
-                  created_at=now)
+                  ward_code=ward_code, created_at=now)
     session.add(venue)
     session.commit()
     return venue
@@ -66,11 +91,12 @@ def create_venue(
 
 def update_venue(
     *, session: Session, venue: Venue, name: str, address: str | None, unit: str | None,
-    closing_time: time | None, max_stay_min: int | None,
+    closing_time: time | None, max_stay_min: int | None, ward_code: str | None = None,
 ) -> Venue:
-    """Change a venue's details and its automatic check-out rules (the code never changes:
-    printed posters carry it)."""
+    """Change a venue's details, its administrative unit and its automatic check-out rules (the
+    code never changes: printed posters carry it)."""
     venue.name = _clean_name(name)
+    venue.ward_code = check_ward(ward_code)
     venue.address = address or None
     venue.unit = unit or None
     venue.closing_time = closing_time
@@ -107,7 +133,7 @@ def seed_demo(*, session: Session, now: datetime) -> dict:
     made: dict = {}
     if get_venue(session=session, code="DEMO") is None:
         create_venue(session=session, code="DEMO", name="Địa điểm trình diễn (Demo venue)",
-                     address="Số 1 Tràng Tiền, Hà Nội", now=now)
+                     address="Số 1 Tràng Tiền, Hà Nội", ward_code="00070", now=now)
         made["venue"] = "DEMO"
     if session.exec(select(User).where(User.role == Role.admin)).first() is None:
         password = generate_password()

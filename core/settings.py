@@ -61,9 +61,26 @@ class Defaults:
     SCREEN_IDLE_S = 20
     # The underlying-conditions list is sensitive and useless for door triage: off by default.
     COLLECT_CONDITIONS = False
+    # The contact-tracing / health apps the declaration asks about (keys, in order; "none" is
+    # always offered). The provincial adoption tables counted Bluezone, then PC-Covid and VNeID.
+    TRACING_APPS = ("bluezone", "pc_covid", "vneid", "other")
+    # Exposure notices: e-mail through SMTP (smtp://host:port) and SMS through an HTTP gateway;
+    # both off by default (then the personal page and the kiosk card still carry the notice).
+    SMTP_URL = None
+    SMS_WEBHOOK_URL = None
+    NOTICE_SENDER = "khaibao@localhost"
+    # A mail server or gateway down for a while must not lose a notice: retry with backoff
+    # (30 s, 1, 2, 4 min…), then show it failed to the tracer, who can resend.
+    NOTICE_MAX_ATTEMPTS = 5
+    NOTICE_RETRY_S = 30
+    NOTICE_INTERVAL_S = 5
     # A personal QR older than this is refused ("please declare again"); the phone's remembered
-    # visitor cookie lasts as long. A month keeps regular visitors' codes across purge cycles.
-    TOKEN_MAX_AGE_DAYS = 30
+    # visitor cookie lasts as long. Never longer than RETENTION_DAYS, whatever is set here: a
+    # code must not outlive the data it stands for (declarations.tokens.code_lifetime).
+    TOKEN_MAX_AGE_DAYS = 21
+    # How often each process reads the token keys' version (one row): a `keys retire` or
+    # `keys rotate` acts in every running process within this many seconds.
+    KEY_CHECK_S = 2
     # None = the default triage rules (declarations/rules.py); a mapping overrides them, e.g.
     # {"flag_symptoms": ["fever"], "fever_threshold_c": 38.0}. The rule version is stored.
     TRIAGE_RULES = None
@@ -82,7 +99,7 @@ class Defaults:
     # Each feature package owns its catalogue; Flask-Babel merges them.
     BABEL_TRANSLATION_DIRECTORIES = (
         "core/translations;visits/translations;declarations/translations;kiosk/translations;"
-        "ble_beacon/translations;tracing/translations;sync/translations"
+        "ble_beacon/translations;tracing/translations;notices/translations;sync/translations"
     )
     # Session cookie: never readable by scripts, not sent on cross-site requests.
     SESSION_COOKIE_HTTPONLY = True
@@ -177,7 +194,7 @@ def _finalise(app: Flask) -> None:
             f"KIOSK_DECODER={config['DECODER']!r} is not one of {', '.join(VALID_DECODERS)}"
         )
     for key, minimum in (("RETENTION_DAYS", 1), ("DECLARATION_FRESH_HOURS", 1),
-                         ("TOKEN_MAX_AGE_DAYS", 1),
+                         ("TOKEN_MAX_AGE_DAYS", 1), ("KEY_CHECK_S", 1),
                          ("MIN_STAY_MIN", 0), ("REPEAT_SCAN_S", 0), ("MAX_STAY_MIN", 1),
                          ("AUTO_CHECKOUT_INTERVAL_S", 1), ("CONFIRM_TTL_S", 10),
                          ("EVENTS_HEARTBEAT_S", 1), ("SCREEN_IDLE_S", 5),
@@ -230,6 +247,14 @@ def _finalise(app: Flask) -> None:
         if config[key] not in allowed:
             raise ConfigError(f"KIOSK_{key}={config[key]!r} is not one of {', '.join(allowed)}")
     config["CAMERA_SOURCE"] = str(config["CAMERA_SOURCE"]).strip()
+    apps = config["TRACING_APPS"]
+    keys = tuple(k.strip().lower() for k in (apps.split(",") if isinstance(apps, str) else apps)
+                 if str(k).strip())
+    if (not keys or len(set(keys)) != len(keys) or "none" in keys
+            or not all(re.fullmatch(r"[a-z0-9_]{1,32}", k) for k in keys)):
+        raise ConfigError(f"KIOSK_TRACING_APPS={apps!r} must list app keys (a-z, 0-9, _) "
+                          "separated by commas, without 'none' (always offered)")
+    config["TRACING_APPS"] = keys
     if config.get("PUBLIC_URL"):
         config["PUBLIC_URL"] = str(config["PUBLIC_URL"]).rstrip("/")
     config["ALLOWED_HOSTS"] = _allowed_hosts(config.get("ALLOWED_HOSTS"), config.get("PUBLIC_URL"))

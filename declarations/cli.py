@@ -1,5 +1,7 @@
-"""`flask --app app keys …`: the personal-QR signing keys in instance/keys/ (list, rotate,
-retire). Kiosks that only verify need the *.public.pem files, never a private key."""
+"""`flask --app app keys …`: the personal-QR signing keys (list, rotate, retire). This server's
+private key lives in instance/keys/; which public keys the installation accepts, and which are
+retired, lives in the database (declarations/keystore.py), so a change acts in every running
+process within seconds."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +10,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
-from declarations.tokens import load_keyring, retire_key, rotate_signing_key
+from core.db import db
+from declarations import keystore
 
 keys_cli = AppGroup("keys", help="Signing keys of the personal QR codes.")
 
@@ -17,29 +20,34 @@ def _directory() -> Path:
     return Path(current_app.instance_path) / "keys"
 
 
+def _changed() -> None:
+    keystore.keystore_of(current_app._get_current_object()).forget()
+
+
 @keys_cli.command("list")
 def keys_list():
-    """Key ids accepted for verification; the signing key is marked with *."""
-    ring = load_keyring(_directory())
-    for kid in sorted(ring.public_keys):
-        click.echo(f"{'*' if kid == ring.signing_key_id else ' '} {kid}")
+    """Key ids: * signs new codes here, the others are accepted, unless marked retired."""
+    for kid, state in keystore.list_keys(db.engine(), _directory()):
+        mark = {"signing": "*", "accepted": " ", "retired": "-"}[state]
+        click.echo(f"{mark} {kid}" + ("  (retired)" if state == "retired" else ""))
 
 
 @keys_cli.command("rotate")
 def keys_rotate():
-    """Sign new codes with a new key; codes already handed out keep working."""
-    load_keyring(_directory())  # make sure a first key exists to rotate from
-    click.echo(rotate_signing_key(_directory()))
-    current_app.extensions.pop("declarations.keyring", None)
+    """Sign new codes with a new key (in every running process within seconds); codes already
+    handed out keep working."""
+    click.echo(keystore.rotate(db.engine(), _directory()))
+    _changed()
 
 
 @keys_cli.command("retire")
 @click.argument("kid")
 def keys_retire(kid):
-    """Stop accepting codes signed with KID (they are refused as "unknown key")."""
+    """Stop accepting codes signed with KID (refused as "unknown key" by every running process
+    within seconds)."""
     try:
-        retire_key(_directory(), kid)
-    except (ValueError, FileNotFoundError) as exc:
+        keystore.retire(db.engine(), _directory(), kid)
+    except (ValueError, LookupError) as exc:
         raise click.ClickException(str(exc)) from None
-    current_app.extensions.pop("declarations.keyring", None)
+    _changed()
     click.echo(f"retired {kid}")

@@ -58,6 +58,9 @@ MESSAGES = {
     "exposure": _l("Please answer the contact-history questions"),
     "answer_each": _l("Please answer Yes or No for each item"),
     "conditions_invalid": _l("Please choose conditions from the list"),
+    "tracing_apps_required": _l("Please tick the apps you use, or “I use none of these apps”"),
+    "tracing_apps_invalid": _l("Please choose apps from the list"),
+    "tracing_apps_none_alone": _l("“I use none of these apps” cannot be ticked with an app"),
     # Office visit.
     "visit_purpose": _l("Please choose the purpose of your visit"),
     "visit_purpose_note": _l("Please describe the purpose of your visit"),

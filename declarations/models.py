@@ -28,6 +28,7 @@ class Declaration(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_declaration_visitor_submitted", "visitor_id", "submitted_at"),
         sa.CheckConstraint("status IN ('clear', 'needs_review')", name="status"),
+        {"sqlite_autoincrement": True},  # ids are never reused
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -46,6 +47,9 @@ class Declaration(SQLModel, table=True):
     exposures: list[str] = Field(default_factory=list, sa_type=sa.JSON)
     # Only when KIOSK_COLLECT_CONDITIONS is on; never exported.
     conditions: list[str] | None = Field(default=None, sa_type=sa.JSON)
+    # The contact-tracing or health apps the visitor says they run (keys of KIOSK_TRACING_APPS,
+    # or ["none"]); None when the question was not asked.
+    tracing_apps: list[str] | None = Field(default=None, sa_type=sa.JSON)
     visitor_company: str | None = Field(default=None, max_length=200)
     host_name: str | None = Field(default=None, max_length=100)
     host_department: str | None = Field(default=None, max_length=100)
@@ -62,3 +66,29 @@ class Declaration(SQLModel, table=True):
     consent_at: datetime = Field(sa_type=UtcDateTime)
     # A re-confirmation points to the declaration it renews.
     previous_declaration_id: int | None = Field(default=None, foreign_key="declaration.id")
+    # SHA-256 of what was submitted (declarations.services.submission_key): the same submission
+    # again within a few minutes (a double tap, a retry, twenty at once) is the same declaration.
+    submission_key: str | None = Field(default=None, max_length=64, index=True)
+
+
+class TokenKey(SQLModel, table=True):
+    """A public key that signs personal QR codes, as every process of an installation sees it
+    (declarations/keystore.py). The private key stays in the signing server's instance/keys."""
+
+    __tablename__ = "token_key"
+
+    kid: str = Field(primary_key=True, max_length=8)
+    public_pem: str = Field(sa_type=sa.Text)
+    created_at: datetime = Field(sa_type=UtcDateTime)
+    # Codes signed with a retired key are refused by every process within seconds.
+    retired_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+
+
+class TokenKeyState(SQLModel, table=True):
+    """One row: a counter bumped by every key change, which each process reads (cheaply, every
+    few seconds) to know that its key ring is out of date."""
+
+    __tablename__ = "token_key_state"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0)

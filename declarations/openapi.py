@@ -40,6 +40,7 @@ COMPONENTS = {
                 "province_code": "01", "ward_code": "00004",
                 "street_address": "Số 1 Tràng Tiền", "travel_14d": False, "travel_places": None,
                 "symptoms": list(SYMPTOMS), "exposures": list(EXPOSURES),
+                "tracing_apps": ["bluezone"],
                 "visitor_company": None, "host_name": None, "visit_purpose": None,
                 "body_temperature_c": None, "declared_for_other": False,
                 "consent_processing": True, "consent_sensitive_health": True}],
@@ -70,6 +71,12 @@ COMPONENTS = {
                 "conditions": {"type": "array", "uniqueItems": True,
                                "items": {"type": "string", "enum": list(CONDITIONS)},
                                "description": "only when KIOSK_COLLECT_CONDITIONS is on"},
+                "tracing_apps": {"type": "array", "uniqueItems": True, "minItems": 1,
+                                 "items": {"type": "string", "pattern": "^[a-z0-9_]{1,32}$"},
+                                 "description": "the contact-tracing or health apps the visitor "
+                                                "runs: keys of KIOSK_TRACING_APPS (default "
+                                                "bluezone, pc_covid, vneid, other), or [\"none\"]"
+                                                " alone; left out: not asked"},
                 "visitor_company": _text("visitor_company"),
                 "host_name": _text("host_name"),
                 "host_department": _text("host_department"),

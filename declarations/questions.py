@@ -54,6 +54,28 @@ VISIT_PURPOSES = {
     "other": _l("Other purpose"),
 }
 
+# Contact-tracing and health apps a visitor may run (KIOSK_TRACING_APPS lists the keys asked
+# about, in order); "none" is always offered and excludes the others. Product names are not
+# translated.
+TRACING_APP_LABELS = {
+    "bluezone": "Bluezone",
+    "pc_covid": "PC-Covid",
+    "vneid": "VNeID",
+    "sskdt": _l("Digital health book (Sổ sức khỏe điện tử)"),
+    "ncovi": "NCOVI",
+    "other": _l("Another contact-tracing or health app"),
+}
+NO_TRACING_APP = "none"
+DEFAULT_TRACING_APPS = ("bluezone", "pc_covid", "vneid", "other")
+
+
+def tracing_app_choices(keys=DEFAULT_TRACING_APPS) -> dict:
+    """{key: label} for the configured apps, then "none"."""
+    choices = {key: TRACING_APP_LABELS.get(key, key) for key in keys}
+    choices[NO_TRACING_APP] = _l("I use none of these apps")
+    return choices
+
+
 LANGUAGES = {"vi": "Tiếng Việt", "en": "English"}
 
 LABELS = {
@@ -79,6 +101,7 @@ LABELS = {
     "symptoms": _l("In the past 14 days, have you had any of the following signs?"),
     "exposures": _l("During the past 14 days, you were in contact with"),
     "conditions": _l("Do you currently have any of the following conditions?"),
+    "tracing_apps": _l("Which contact-tracing or health apps do you have on your phone?"),
     "visit_heading": _l("Your visit"),
     "visitor_company": _l("Organisation / company"),
     "host_name": _l("Person to meet"),

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from declarations import admin_units
+from core import admin_units
 from declarations.identity import (
     check_id_number,
     check_name,
@@ -21,11 +21,19 @@ from declarations.identity import (
     normalise_text,
 )
 from declarations.messages import Problem, problem
-from declarations.questions import CONDITIONS, EXPOSURES, GENDERS, SYMPTOMS, VISIT_PURPOSES
+from declarations.questions import (
+    CONDITIONS,
+    DEFAULT_TRACING_APPS,
+    EXPOSURES,
+    GENDERS,
+    NO_TRACING_APP,
+    SYMPTOMS,
+    VISIT_PURPOSES,
+)
 from declarations.venue_links import normalise_venue_code
 
 # Fields that a form sends as several values under one name.
-LIST_FIELDS = ("symptoms", "exposures", "conditions")
+LIST_FIELDS = ("symptoms", "exposures", "conditions", "tracing_apps")
 
 MAX_LENGTHS = {
     "street_address": 255,
@@ -69,6 +77,9 @@ class CleanDeclaration:
     symptoms: tuple[str, ...]
     exposures: tuple[str, ...]
     conditions: tuple[str, ...] | None
+    # Apps the visitor says they run (keys of KIOSK_TRACING_APPS, or ("none",)); None when not
+    # asked (an API caller that predates the question).
+    tracing_apps: tuple[str, ...] | None
     visitor_company: str | None
     host_name: str | None
     host_department: str | None
@@ -149,6 +160,35 @@ def answered_keys(value, allowed: Mapping, *, each=(EachAnswered,)) -> tuple[str
     if not all(isinstance(item, str) and item in allowed for item in value):
         raise ValueError("invalid")
     return tuple(key for key in allowed if key in set(value))
+
+
+def check_tracing_apps(value, keys=DEFAULT_TRACING_APPS, *, required: bool) -> tuple[str, ...] | None:
+    """The apps a visitor runs: keys of `keys` in their order, or ("none",). Absent (None) is
+    "not asked" unless `required`; an empty answer is never an answer. Raises
+    ValueError(message code)."""
+    if value is None and not required:
+        return None
+    if isinstance(value, str):
+        value = [value] if value else []
+    if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
+        raise ValueError("tracing_apps_required")
+    allowed = (*keys, NO_TRACING_APP)
+    if (not isinstance(value, (list, tuple)) or len(value) > 2 * len(allowed)
+            or not all(isinstance(item, str) and item in allowed for item in value)):
+        raise ValueError("tracing_apps_invalid")
+    chosen = set(value)
+    if NO_TRACING_APP in chosen:
+        if len(chosen) > 1:
+            raise ValueError("tracing_apps_none_alone")
+        return (NO_TRACING_APP,)
+    return tuple(key for key in keys if key in chosen)
+
+
+def _tracing_apps(value, keys, required: bool):
+    try:
+        return check_tracing_apps(value, keys, required=required)
+    except ValueError as exc:
+        raise _Invalid(problem(exc.args[0])) from None
 
 
 class _Missing(Exception):
@@ -303,7 +343,9 @@ class _Collector:
 def validate_declaration(data, *, now: datetime, consent_version: str, dependant: bool = False,
                          collect_conditions: bool = False,
                          require_venue: bool = False,
-                         id_optional: bool = False) -> ValidationResult:
+                         id_optional: bool = False,
+                         tracing_app_keys=DEFAULT_TRACING_APPS,
+                         require_tracing_apps: bool = False) -> ValidationResult:
     """Validate one declaration.
 
     `consent_version`: the version of the consent texts shown now (consent.consent_version); a
@@ -311,7 +353,8 @@ def validate_declaration(data, *, now: datetime, consent_version: str, dependant
     (a child, an elderly relative), who may have no phone and no ID number. `collect_conditions`:
     KIOSK_COLLECT_CONDITIONS; when off, any conditions sent are dropped, not stored.
     `id_optional`: a receptionist checking in someone who has no ID document with them (the
-    phone is still required)."""
+    phone is still required). `tracing_app_keys`: KIOSK_TRACING_APPS; the pages ask the question
+    (`require_tracing_apps`), an API caller may leave `tracing_apps` out."""
     if not isinstance(data, Mapping):
         return ValidationResult(None, {"body": problem("body_not_object")})
     c = _Collector()
@@ -413,6 +456,8 @@ def validate_declaration(data, *, now: datetime, consent_version: str, dependant
     if collect_conditions:
         conditions = c.run("conditions", _keys, get("conditions"), CONDITIONS,
                            "conditions_invalid")
+    tracing_apps = c.run("tracing_apps", _tracing_apps, get("tracing_apps"), tracing_app_keys,
+                         require_tracing_apps)
 
     # Office visit.
     company = c.run("visitor_company", _optional_text, data, "visitor_company")
@@ -467,6 +512,7 @@ def validate_declaration(data, *, now: datetime, consent_version: str, dependant
             symptoms=symptoms,
             exposures=exposures,
             conditions=conditions,
+            tracing_apps=tracing_apps,
             visitor_company=company,
             host_name=host_name,
             host_department=host_department,

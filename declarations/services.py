@@ -3,6 +3,9 @@ stale declaration, recognise a personal QR token, and check in with one. Each ta
 `session` and an explicit `now`, and commits its own unit of work (or nothing at all)."""
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,7 +20,7 @@ from declarations.rules import DEFAULT_RULES, TriageDecision, TriageRules, triag
 from declarations.schema import CleanDeclaration
 from declarations.tokens import NEEDS_REVIEW, KeyRing, TokenClaims, TokenError
 from visits.models import OpenedBy, Visit, Visitor, VisitStatus
-from visits.services import current_visit, open_visit
+from visits.services import current_visit, lock_visitor, open_visit
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,11 @@ def _same_person(visitor: Visitor, clean: CleanDeclaration) -> bool:
 
 def _find_visitor(session: Session, clean: CleanDeclaration, *, remembered_id: int | None,
                   declarant: Visitor | None) -> Visitor | None:
+    """The record this declaration updates, or None for a new one. Only a browser that holds the
+    record (its remember-me cookie, or the declarant's own page for a dependant) reaches it:
+    knowing a person's name and phone or ID number never finds, changes or unlocks their record.
+    A declaration from an unrecognised browser is stored apart, as a record of its own; tracing
+    still finds both by phone or ID number (README "Who a declaration belongs to")."""
     if declarant is not None:
         return session.exec(
             select(Visitor).where(Visitor.declarant_id == declarant.id,
@@ -65,24 +73,67 @@ def _find_visitor(session: Session, clean: CleanDeclaration, *, remembered_id: i
         if remembered is not None and remembered.declarant_id is None \
                 and _same_person(remembered, clean):
             return remembered
-    conditions = []
-    if clean.phone_e164:
-        conditions.append(Visitor.phone_e164 == clean.phone_e164)
-    if clean.id_number:
-        conditions.append(Visitor.id_number == clean.id_number)
-    if not conditions:
+    return None
+
+
+# The same submission again within this long (a double tap, a retry after a timeout, a burst of
+# identical requests) is the declaration already made, not another person or another visit.
+DUPLICATE_WINDOW = timedelta(minutes=5)
+
+
+def submission_key(clean: CleanDeclaration, *, venue: Venue, remembered_id: int | None,
+                   declarant_id: int | None) -> str:
+    """SHA-256 of everything submitted (but the consent's timestamp, which is the request's own
+    instant), the venue and the record the browser holds, if any."""
+    fields = {name: value for name, value in dataclasses.asdict(clean).items()
+              if name != "consent_at"}
+    text = json.dumps({"v": 1, "venue": venue.id, "remembered": remembered_id,
+                       "declarant": declarant_id, "fields": fields},
+                      sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _serialise_submission(session: Session, key: str) -> None:
+    """Submissions with the same key, one at a time, whatever process or thread they reach:
+    PostgreSQL takes an advisory lock on the key for the transaction; SQLite takes its write
+    lock (a write that changes nothing starts the transaction as a writer)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                        {"key": int(key[:15], 16)})
+    else:
+        session.execute(sa.update(Declaration).where(sa.false()).values(id=Declaration.id)
+                        .execution_options(synchronize_session=False))
+
+
+def _repeat_of(session: Session, key: str, *, now: datetime, keyring: KeyRing,
+               venue: Venue) -> SubmitResult | None:
+    """The declaration this same submission already made a moment ago, as its result."""
+    previous = session.exec(
+        select(Declaration).where(Declaration.submission_key == key,
+                                  Declaration.submitted_at >= now - DUPLICATE_WINDOW,
+                                  Declaration.submitted_at <= now + DUPLICATE_WINDOW)
+        .order_by(Declaration.id.desc())).first()
+    if previous is None:
         return None
-    candidates = session.exec(
-        select(Visitor).where(Visitor.name_folded == clean.name_folded,
-                              Visitor.declarant_id.is_(None), sa.or_(*conditions))
-        .order_by(Visitor.updated_at.desc())
-    ).all()
-    return next((v for v in candidates if _same_person(v, clean)), None)
+    visitor = session.get(Visitor, previous.visitor_id)
+    visit = session.exec(select(Visit).where(Visit.declaration_id == previous.id)
+                         .order_by(Visit.checked_in_at.desc())).first() \
+        or current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
+    if visit is None:
+        return None
+    session.commit()  # nothing written: ends the transaction and its lock
+    token = issue_token(keyring, visitor=visitor, declaration=previous, now=now)
+    logger.info("declaration %s submitted again: the same one returned (visit %s)", previous.id,
+                visit.id)
+    return SubmitResult(visitor, previous, visit,
+                        TriageDecision(previous.status, (), previous.rules_version), token)
 
 
 def _attach_visit(session: Session, *, visitor: Visitor, venue: Venue, declaration: Declaration,
                   now: datetime, opened_by: OpenedBy | str, kiosk_id: int | None) -> Visit:
-    """Check in, or, when already checked in here, let the open visit follow the new answers."""
+    """Check in, or, when already checked in here, let the open visit follow the new answers.
+    The visitor's row lock first: two declarations of one person at once open one visit."""
+    lock_visitor(session=session, visitor_id=visitor.id)
     visit = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
     if visit is None:
         return open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
@@ -105,7 +156,13 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
     """Store the visitor (new, or the same person as last time), the declaration with its triage
     decision, and a check-in at `venue`, in one transaction; then issue the personal QR token.
     A dependant (`declarant` given) is linked to the person who declared for them."""
+    key = submission_key(clean, venue=venue, remembered_id=remembered_visitor_id,
+                         declarant_id=declarant.id if declarant is not None else None)
     try:
+        _serialise_submission(session, key)
+        repeat = _repeat_of(session, key, now=now, keyring=keyring, venue=venue)
+        if repeat is not None:
+            return repeat
         visitor = _find_visitor(session, clean, remembered_id=remembered_visitor_id,
                                 declarant=declarant)
         if visitor is None:
@@ -123,6 +180,7 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
             travel_14d=clean.travel_14d, travel_places=clean.travel_places,
             symptoms=list(clean.symptoms), exposures=list(clean.exposures),
             conditions=list(clean.conditions) if clean.conditions is not None else None,
+            tracing_apps=list(clean.tracing_apps) if clean.tracing_apps is not None else None,
             visitor_company=clean.visitor_company, host_name=clean.host_name,
             host_department=clean.host_department, visit_purpose=clean.visit_purpose,
             visit_purpose_note=clean.visit_purpose_note,
@@ -132,6 +190,7 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
             consent_processing=clean.consent_processing,
             consent_sensitive_health=clean.consent_sensitive_health,
             consent_text_version=clean.consent_text_version, consent_at=clean.consent_at,
+            submission_key=key,
         )
         session.add(declaration)
         session.flush()
@@ -188,7 +247,8 @@ def reconfirm_declaration(*, session: Session, previous: Declaration, venue: Ven
             source=DeclarationSource.reconfirmation.value,
             travel_14d=previous.travel_14d, travel_places=previous.travel_places,
             symptoms=list(previous.symptoms or []), exposures=list(previous.exposures or []),
-            conditions=previous.conditions, visitor_company=previous.visitor_company,
+            conditions=previous.conditions, tracing_apps=previous.tracing_apps,
+            visitor_company=previous.visitor_company,
             host_name=previous.host_name, host_department=previous.host_department,
             visit_purpose=previous.visit_purpose, visit_purpose_note=previous.visit_purpose_note,
             body_temperature_c=body_temperature_c, declared_for_other=previous.declared_for_other,

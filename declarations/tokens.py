@@ -220,6 +220,14 @@ def looks_like_token(text: str) -> bool:
     return isinstance(text, str) and text.strip().startswith((PREFIX, *SUPERSEDED_PREFIXES))
 
 
+def code_lifetime(config) -> timedelta:
+    """How long a personal code (and the phone's remember-me cookie) is accepted after it was
+    issued: KIOSK_TOKEN_MAX_AGE_DAYS, but never longer than the retention period, so that no code
+    outlives the data it stands for."""
+    days = int(config.get("TOKEN_MAX_AGE_DAYS") or config["RETENTION_DAYS"])
+    return timedelta(days=min(days, int(config["RETENTION_DAYS"])))
+
+
 # ---------------------------------------------------------------------------------------------
 # Key ring
 

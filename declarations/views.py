@@ -33,11 +33,13 @@ from core.db import db
 from core.errors import api_error, read_json_body
 from core.models import Role, Venue
 from core.security import public_limits
-from declarations import admin_units
+from core import admin_units
 from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts, consent_version
 from declarations.identity import countries, display_name, format_phone
 from declarations.models import Declaration, DeclarationSource
 from declarations.qr import qr_png, qr_svg
+from notices.hosts import host_choices, tell_host
+from notices.services import notices_for_page
 from declarations.questions import (
     CONDITIONS,
     EXPOSURES,
@@ -45,6 +47,7 @@ from declarations.questions import (
     LABELS,
     SYMPTOMS,
     VISIT_PURPOSES,
+    tracing_app_choices,
 )
 from declarations.rules import rules_from_config
 from declarations.schema import form_to_mapping, validate_declaration
@@ -58,7 +61,8 @@ from declarations.services import (
     reconfirm_declaration,
     submit_declaration,
 )
-from declarations.tokens import TokenError, is_uid, load_keyring
+from declarations.keystore import keystore_of
+from declarations.tokens import TokenError, code_lifetime, is_uid
 from declarations.venue_links import normalise_venue_code, verify_venue_signature
 from visits.models import OpenedBy, Visit, Visitor
 
@@ -90,12 +94,9 @@ def _setup(state):
 # Helpers
 
 def keyring():
-    """The token key ring in instance/keys/, created on first use, loaded once per process."""
-    ring = current_app.extensions.get("declarations.keyring")
-    if ring is None:
-        ring = load_keyring(Path(current_app.instance_path) / "keys")
-        current_app.extensions["declarations.keyring"] = ring
-    return ring
+    """The token key ring as it is now (declarations/keystore.py): a rotation or a retirement
+    made by any process reaches this one within seconds."""
+    return keystore_of(current_app._get_current_object()).ring()
 
 
 def _rules():
@@ -107,7 +108,7 @@ def _fresh_for() -> timedelta:
 
 
 def _token_max_age() -> timedelta:
-    return timedelta(days=current_app.config["TOKEN_MAX_AGE_DAYS"])
+    return code_lifetime(current_app.config)
 
 
 def _operator(venue: Venue) -> str | None:
@@ -197,6 +198,8 @@ def _form_context(venue: Venue, values: dict, *, errors=None, warnings=None, dep
         dependant=dependant, declarant=declarant, action=action,
         labels=LABELS, symptoms=SYMPTOMS, exposures=EXPOSURES, genders=GENDERS,
         purposes=VISIT_PURPOSES, conditions=CONDITIONS,
+        tracing_apps=tracing_app_choices(current_app.config["TRACING_APPS"]),
+        hosts=host_choices(session=db.session, venue=venue),
         collect_conditions=current_app.config["COLLECT_CONDITIONS"],
         countries=countries(lang), provinces=admin_units.provinces(),
         wards=admin_units.wards_of(province_code if isinstance(province_code, str) else ""),
@@ -255,6 +258,8 @@ def new(code: str):
         if previous is not None and not request.args.get("new"):
             return render_template(
                 "declarations/returning.html", venue=venue, visitor=remembered,
+                notices=notices_for_page(session=db.session, visitor_ids=[remembered.id],
+                                         now=clock.now()),
                 previous=previous, fresh=is_fresh(previous, now=clock.now(),
                                                   fresh_for=_fresh_for()),
                 consent_current=previous.consent_text_version == _consent_version(venue),
@@ -270,7 +275,9 @@ def new(code: str):
     data["lang"] = _lang()
     now = clock.now()
     result = validate_declaration(data, now=now, consent_version=_consent_version(venue),
-                                  collect_conditions=current_app.config["COLLECT_CONDITIONS"])
+                                  collect_conditions=current_app.config["COLLECT_CONDITIONS"],
+                                  tracing_app_keys=current_app.config["TRACING_APPS"],
+                                  require_tracing_apps=True)
     if not result.ok or (result.warnings and request.form.get("confirm_warnings") != "1"):
         status = 422 if not result.ok else 200
         return render_template("declarations/form.html", **_form_context(
@@ -279,6 +286,9 @@ def new(code: str):
     submitted = submit_declaration(
         session=db.session, clean=result.declaration, venue=venue, now=now, keyring=keyring(),
         rules=_rules(), remembered_visitor_id=remembered.id if remembered else None)
+    tell_host(session=db.session, venue=venue, visitor_id=submitted.visitor.id,
+              host_name=result.declaration.host_name, now=now,
+              email_on=bool(current_app.config.get("SMTP_URL")))
     _allow(submitted.declaration.id)
     response = redirect(url_for("declarations.done", declaration_id=submitted.declaration.id))
     return _remember(response, submitted.visitor)
@@ -348,8 +358,12 @@ def done(declaration_id: int):
     declarant = db.session.get(Visitor, visitor.declarant_id) if visitor.declarant_id else None
     declarant_declaration = latest_declaration(session=db.session, visitor_id=declarant.id) \
         if declarant is not None else None
+    notices = notices_for_page(session=db.session,
+                               visitor_ids=[visitor.id, *(o["visitor"].id for o in others)],
+                               now=now)
     return render_template(
         "declarations/done.html", me=_qr_entry(visitor, declaration, now), venue=venue,
+        notices=notices,
         visit=visit, declaration=declaration, dependants=others, declarant=declarant,
         declarant_declaration=declarant_declaration,
         at=visit.checked_in_at if visit else declaration.submitted_at)
@@ -384,7 +398,9 @@ def add_dependant(declaration_id: int):
     now = clock.now()
     result = validate_declaration(data, now=now, consent_version=_consent_version(venue),
                                   dependant=True,
-                                  collect_conditions=current_app.config["COLLECT_CONDITIONS"])
+                                  collect_conditions=current_app.config["COLLECT_CONDITIONS"],
+                                  tracing_app_keys=current_app.config["TRACING_APPS"],
+                                  require_tracing_apps=True)
     if not result.ok or (result.warnings and request.form.get("confirm_warnings") != "1"):
         return render_template("declarations/form.html", **_form_context(
             venue, data, errors=result.errors, warnings=result.warnings, action=action,
@@ -476,7 +492,8 @@ def api_submit():
         consent = _consent_version(venue) if venue is not None else ""
         result = validate_declaration(body, now=now, consent_version=consent,
                                       require_venue=True,
-                                      collect_conditions=current_app.config["COLLECT_CONDITIONS"])
+                                      collect_conditions=current_app.config["COLLECT_CONDITIONS"],
+                                      tracing_app_keys=current_app.config["TRACING_APPS"])
         errors.update(result.errors)
         if venue is None and "venue_code" not in errors and "body" not in errors:
             errors["venue_code"] = _problem("venue_unknown")
@@ -486,6 +503,9 @@ def api_submit():
             session=db.session, clean=result.declaration, venue=venue, now=now,
             keyring=keyring(), rules=_rules(), source=DeclarationSource.phone_form,
             opened_by=OpenedBy.phone_form)
+        tell_host(session=db.session, venue=venue, visitor_id=submitted.visitor.id,
+                  host_name=result.declaration.host_name, now=now,
+                  email_on=bool(current_app.config.get("SMTP_URL")))
         token = submitted.token
         response = jsonify({
             "declaration_id": submitted.declaration.id,

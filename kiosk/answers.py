@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from declarations.identity import check_phone, normalise_text
 from declarations.messages import Problem, problem
 from declarations.questions import EXPOSURES, SYMPTOMS
-from declarations.schema import MAX_LENGTHS, answered_keys
+from declarations.questions import DEFAULT_TRACING_APPS
+from declarations.schema import MAX_LENGTHS, answered_keys, check_tracing_apps
 
 _TRUE = {"true", "yes", "1", "on", "có"}
 _FALSE = {"false", "no", "0", "off", "không"}
@@ -26,6 +27,8 @@ class HealthAnswers:
     consent_text_version: str
     phone_e164: str | None = None
     body_temperature_c: float | None = None  # the triage rules read it; the kiosk never asks
+    # The apps the visitor says they run; None from a caller that does not ask (older scripts).
+    tracing_apps: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,8 @@ def _keys(value, allowed: Mapping, invalid_code: str, errors: dict, name: str):
         return None
 
 
-def validate_health_answers(data, *, consent_version: str,
-                            ask_phone: bool = False) -> AnswersResult:
+def validate_health_answers(data, *, consent_version: str, ask_phone: bool = False,
+                            tracing_app_keys=DEFAULT_TRACING_APPS) -> AnswersResult:
     """Any value of any type gives field errors, never an exception."""
     if not isinstance(data, Mapping):
         return AnswersResult(None, {"body": problem("body_not_object")})
@@ -75,6 +78,14 @@ def validate_health_answers(data, *, consent_version: str,
             errors["travel_places"] = problem("too_long", max=MAX_LENGTHS["travel_places"])
     symptoms = _keys(data.get("symptoms"), SYMPTOMS, "symptoms_invalid", errors, "symptoms")
     exposures = _keys(data.get("exposures"), EXPOSURES, "exposure", errors, "exposures")
+    # The touchscreen always sends the question (an empty answer is refused); a script that
+    # predates it may leave it out.
+    tracing_apps = None
+    try:
+        tracing_apps = check_tracing_apps(data.get("tracing_apps"), tracing_app_keys,
+                                          required="tracing_apps" in data)
+    except ValueError as exc:
+        errors["tracing_apps"] = problem(exc.args[0])
 
     for name in ("consent_processing", "consent_sensitive_health"):
         if _bool(data.get(name)) is not True:
@@ -100,4 +111,5 @@ def validate_health_answers(data, *, consent_version: str,
         return AnswersResult(None, errors)
     return AnswersResult(HealthAnswers(
         lang=lang, travel_14d=travel, travel_places=places, symptoms=symptoms,
-        exposures=exposures, consent_text_version=consent_version, phone_e164=phone))
+        exposures=exposures, consent_text_version=consent_version, phone_e164=phone,
+        tracing_apps=tracing_apps))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.audit import record_audit
-from core.models import User
+from core.models import AuditEvent, User
 from declarations.identity import check_phone, fold
 from declarations.models import Declaration
 from declarations.services import issue_token, latest_declaration
@@ -167,6 +167,18 @@ def reprint_qr(*, session: Session, venue_id: int, visitor_id: int, actor: User,
     session.commit()
     logger.info("personal QR reprinted for visitor %s at venue %s", visitor.id, venue_id)
     return visitor, declaration, token
+
+
+def identity_mismatches(*, session: Session, venue_id: int, day: date) -> list[datetime]:
+    """When an ID card scanned at this venue on `day` (Việt Nam time) did not match the record
+    of its number (kiosk.services refused it and left an audit entry naming no one)."""
+    start, end = local_day_bounds(day)
+    return list(session.exec(
+        select(AuditEvent.at).where(AuditEvent.action == "identity.mismatch",
+                                    AuditEvent.target_type == "venue",
+                                    AuditEvent.target_id == str(venue_id),
+                                    AuditEvent.at >= start, AuditEvent.at < end)
+        .order_by(AuditEvent.at.desc())))
 
 
 def flagged_rows(*, session: Session, venue_id: int) -> list[DeskRow]:

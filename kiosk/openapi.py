@@ -51,6 +51,15 @@ COMPONENTS = {
                         "display_name": {"type": "string"},
                         "declared_at": {"type": ["string", "null"]},
                         "declared_local": {"type": ["string", "null"]}}},
+                "notice": {
+                    "type": "object",
+                    "description": "with check_in, when the visitor has an exposure notice not "
+                                   "yet shown at a kiosk (shown once): where and when, and what "
+                                   "to do; never who the case was",
+                    "required": ["id", "title", "where_when", "advice"],
+                    "properties": {"id": {"type": "integer"}, "title": {"type": "string"},
+                                   "where_when": {"type": "string"},
+                                   "advice": {"type": "string"}}},
             },
         },
     },

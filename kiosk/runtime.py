@@ -18,7 +18,8 @@ from core.db import database_fault, db
 from core.services import ensure_kiosk, get_venue
 from core.workers import JOB, OFF, WORKER, Worker, build_registered
 from declarations.rules import TriageRules, rules_from_config
-from declarations.tokens import KeyRing, load_keyring
+from declarations.keystore import keystore_of
+from declarations.tokens import KeyRing, code_lifetime
 from kiosk import services
 from visits import services as visit_services
 from visits.stays import StayRules
@@ -30,13 +31,9 @@ logger = logging.getLogger(__name__)
 # What a scan needs from the app (services never read the config themselves)
 
 def token_keyring(app: Flask) -> KeyRing:
-    """The personal-token keys in instance/keys (made on first use), loaded once per process and
-    shared with the declarations package (which signs with the same ring)."""
-    ring = app.extensions.get("declarations.keyring")
-    if ring is None:
-        ring = load_keyring(Path(app.instance_path) / "keys")
-        app.extensions["declarations.keyring"] = ring
-    return ring
+    """The personal-token key ring as it is now, shared with the declarations package (which
+    signs with the same ring): a rotation or a retirement reaches this process within seconds."""
+    return keystore_of(app).ring()
 
 
 def triage_rules(app: Flask) -> TriageRules:
@@ -56,14 +53,13 @@ def scan_settings(app: Flask) -> services.ScanSettings:
             fresh_hours=config["DECLARATION_FRESH_HOURS"],
         ),
         keyring=token_keyring(app),
-        # The declarations package's token lifetime when it sets one, else the retention period
-        # (a token's declaration is purged after that anyway).
-        token_max_age=timedelta(days=int(config.get("TOKEN_MAX_AGE_DAYS")
-                                         or config["RETENTION_DAYS"])),
+        # The declarations package's token lifetime, never longer than the retention period.
+        token_max_age=code_lifetime(config),
         ticket_secret=config["SECRET_KEY"],
         ticket_ttl_s=config["CONFIRM_TTL_S"],
         triage_rules=triage_rules(app),
         retention_days=config["RETENTION_DAYS"],
+        tracing_app_keys=tuple(config["TRACING_APPS"]),
     )
 
 
@@ -226,7 +222,26 @@ def handle_camera_scan(app: Flask, payload: str, *, at=None) -> services.ScanRes
         logger.info("camera scan: %s%s (visit %s)", result.action,
                     " again" if result.repeated else "",
                     result.visit.id if result.visit is not None else None)
+        if result.action == "check_in" and result.visitor is not None:
+            _publish_notice(session, venue.code, result, at or now(app))
         return result
+
+
+def _publish_notice(session, venue_code: str, result, moment) -> None:
+    """An exposure notice for the visitor just checked in goes to the door screen as its own
+    event (an amber card after the greeting)."""
+    from notices.services import notice_for_kiosk
+
+    try:
+        notice = notice_for_kiosk(session=session, visitor_id=result.visitor.id, now=moment)
+    except Exception:  # the check-in is saved; a notice lookup must never undo the door
+        logger.exception("notice lookup failed (visit %s)", result.visit.id if result.visit
+                         else None)
+        return
+    if notice is not None:
+        services.publish_now(venue_code, {"type": "notice", "notice": notice,
+                                          "display_name": result.as_json()["visitor"]
+                                          ["display_name"]})
 
 
 def build_checkin(app: Flask) -> Worker | None:

@@ -14,6 +14,7 @@ from flask_babel import lazy_gettext as _l
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlmodel import Session, select
 
+from core.audit import record_audit
 from core.i18n import format_local
 from core.models import Venue
 from declarations.consent import consent_version
@@ -21,6 +22,7 @@ from declarations.identity import classify_id, fold
 from declarations.identity import display_name as shown_name
 from declarations.messages import problem
 from declarations.models import Declaration, DeclarationSource
+from declarations.questions import DEFAULT_TRACING_APPS
 from declarations.rules import DEFAULT_RULES, TriageRules, triage
 from declarations.services import (
     DeclarationError,
@@ -69,6 +71,8 @@ class ScanSettings:
     # For declarations made at the kiosk: the triage rules and the consent texts' retention days.
     triage_rules: TriageRules = DEFAULT_RULES
     retention_days: int = 21
+    # KIOSK_TRACING_APPS: the apps the touchscreen asks about.
+    tracing_app_keys: tuple[str, ...] = DEFAULT_TRACING_APPS
 
 
 class ScanError(ValueError):
@@ -126,6 +130,8 @@ MESSAGES = {
     "identity_unreadable": _l("The name on this code could not be read. Please declare on "
                               "your phone or ask the receptionist."),
     "validation_failed": _l("Some answers need attention."),
+    "identity_mismatch": _l("This card does not match our records. Please see the "
+                            "receptionist."),
 }
 
 
@@ -264,11 +270,12 @@ def _scan_identity(*, session: Session, now: datetime, venue: Venue, code,
     identity = code.identity
     visitor = None
     if identity is not None and identity.id_number:
-        visitor = session.exec(
-            select(Visitor)
-            .where(Visitor.id_number == identity.id_number)
-            .order_by(Visitor.updated_at.desc())
-        ).first()
+        on_record = _records_with_id_number(session, identity.id_number)
+        visitor = next((v for v in on_record if card_agrees(v, identity.full_name,
+                                                            identity.birth_year)), None)
+        if on_record and visitor is None:
+            _refuse_mismatch(session=session, now=now, venue=venue, kind=code.kind,
+                             records=len(on_record))
     if visitor is not None:
         lock_visitor(session=session, visitor_id=visitor.id)
         inside = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
@@ -289,6 +296,38 @@ def _scan_identity(*, session: Session, now: datetime, venue: Venue, code,
         settings=settings, now=now, venue=venue, reason="identity", visitor=visitor,
         declaration=None, kiosk_id=kiosk_id, identity=prefill)
     return result
+
+
+def _records_with_id_number(session: Session, id_number: str) -> list[Visitor]:
+    return list(session.exec(select(Visitor).where(Visitor.id_number == id_number)
+                             .order_by(Visitor.updated_at.desc(), Visitor.id.desc())))
+
+
+def card_agrees(visitor: Visitor, full_name: str | None, birth_year: int | None) -> bool:
+    """Does a scanned card (or national QR) name the person stored under its ID number? The
+    name must be the same, read without diacritics or case (cards print capitals, people type
+    either); a birth year, when both have one, the same too. A number alone is not enough:
+    printing a QR code with someone's ID number is easy."""
+    if not full_name or fold(full_name) != visitor.name_folded:
+        return False
+    return birth_year is None or visitor.birth_year is None or birth_year == visitor.birth_year
+
+
+IDENTITY_MISMATCH = "identity.mismatch"
+
+
+def _refuse_mismatch(*, session: Session, now: datetime, venue: Venue, kind: str,
+                     records: int) -> None:
+    """The card's ID number is on record under another name or birth year: nothing stored is
+    shown or used. The receptionist's desk lists it (an audit entry naming no one: the venue,
+    the kind of code and how many records hold the number), and the scan is refused."""
+    record_audit(session=session, now=now, actor="kiosk", action=IDENTITY_MISMATCH,
+                 target_type="venue", target_id=venue.id,
+                 details={"venue": venue.code, "kind": kind, "records": records})
+    session.commit()
+    logger.warning("scan at venue %s: an ID card did not match the record of its number",
+                   venue.id)
+    raise ScanError("identity_mismatch", MESSAGES["identity_mismatch"], field="payload")
 
 
 def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
@@ -404,7 +443,7 @@ def confirm_scan(
             raise ScanError("token_unknown_visitor", problem("token_unknown_visitor"))
         health = None
         if changed:
-            health = _health_or_raise(answers, version, ask_phone=False)
+            health = _health_or_raise(answers, version, ask_phone=False, settings=settings)
         elif previous.consent_text_version != version:
             # Consent lasts until withdrawn, but not across a change of the texts read.
             raise ScanError("consent_changed", problem("consent_changed"))
@@ -412,9 +451,9 @@ def confirm_scan(
         visitor = session.get(Visitor, question.get("visitor") or 0)
         if visitor is None:
             raise ScanError("token_unknown_visitor", problem("token_unknown_visitor"))
-        health = _health_or_raise(answers, version, ask_phone=False)
+        health = _health_or_raise(answers, version, ask_phone=False, settings=settings)
     else:
-        health = _health_or_raise(answers, version, ask_phone=True)
+        health = _health_or_raise(answers, version, ask_phone=True, settings=settings)
         visitor = _visitor_from_identity(session=session, identity=question.get("identity") or {},
                                          known_id=question.get("visitor"), now=now,
                                          phone=health.phone_e164)
@@ -477,8 +516,10 @@ def _open_ticket(ticket, *, now: datetime, secret: str) -> dict:
     return question
 
 
-def _health_or_raise(answers, version: str, *, ask_phone: bool) -> HealthAnswers:
-    checked = validate_health_answers(answers, consent_version=version, ask_phone=ask_phone)
+def _health_or_raise(answers, version: str, *, ask_phone: bool,
+                     settings: ScanSettings) -> HealthAnswers:
+    checked = validate_health_answers(answers, consent_version=version, ask_phone=ask_phone,
+                                      tracing_app_keys=settings.tracing_app_keys)
     if checked.answers is None:
         if "consent_processing" in checked.errors and \
                 checked.errors["consent_processing"].code == "consent_changed":
@@ -494,11 +535,10 @@ def _visitor_from_identity(*, session: Session, identity: dict, known_id: int | 
     moment ago), else a new visitor with what the card says."""
     visitor = session.get(Visitor, known_id) if known_id else None
     id_number = identity.get("id_number")
-    if visitor is None and id_number:
-        visitor = session.exec(
-            select(Visitor).where(Visitor.id_number == id_number)
-            .order_by(Visitor.updated_at.desc())
-        ).first()
+    if visitor is None and id_number:  # only a record the card agrees with (card_agrees)
+        visitor = next((v for v in _records_with_id_number(session, id_number)
+                        if card_agrees(v, identity.get("full_name"),
+                                       identity.get("birth_year"))), None)
     if visitor is None:
         name = identity.get("full_name")
         if not name:
@@ -526,7 +566,10 @@ def _renewed_declaration(*, previous: Declaration, venue: Venue, now: datetime,
         source=DeclarationSource.reconfirmation.value,
         travel_14d=health.travel_14d, travel_places=health.travel_places,
         symptoms=list(health.symptoms), exposures=list(health.exposures),
-        conditions=previous.conditions, visitor_company=previous.visitor_company,
+        conditions=previous.conditions,
+        tracing_apps=(list(health.tracing_apps) if health.tracing_apps is not None
+                      else previous.tracing_apps),
+        visitor_company=previous.visitor_company,
         host_name=previous.host_name, host_department=previous.host_department,
         visit_purpose=previous.visit_purpose, visit_purpose_note=previous.visit_purpose_note,
         body_temperature_c=None, declared_for_other=previous.declared_for_other,
@@ -543,7 +586,8 @@ def _kiosk_declaration(*, visitor: Visitor, venue: Venue, now: datetime, health:
         visitor_id=visitor.id, venue_id=venue.id, submitted_at=now, lang=health.lang,
         source=DeclarationSource.kiosk.value, travel_14d=health.travel_14d,
         travel_places=health.travel_places, symptoms=list(health.symptoms),
-        exposures=list(health.exposures), status=decision.status,
-        rules_version=decision.rules_version, consent_processing=True,
+        exposures=list(health.exposures),
+        tracing_apps=list(health.tracing_apps) if health.tracing_apps is not None else None,
+        status=decision.status, rules_version=decision.rules_version, consent_processing=True,
         consent_sensitive_health=True, consent_text_version=health.consent_text_version,
         consent_at=now)

@@ -37,11 +37,12 @@ from core.models import Role, Venue
 from core.public_url import public_url_message
 from core.security import public_limits
 from core.services import get_venue
-from declarations import admin_units
+from core import admin_units
 from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts
 from declarations.identity import countries, format_phone
 from declarations.messages import problem
 from declarations.models import DeclarationSource
+from notices.hosts import host_choices, tell_host
 from declarations.questions import (
     CONDITIONS,
     EXPOSURES,
@@ -49,6 +50,7 @@ from declarations.questions import (
     LABELS,
     SYMPTOMS,
     VISIT_PURPOSES,
+    tracing_app_choices,
 )
 from declarations.schema import form_to_mapping, validate_declaration
 from declarations.tokens import TokenError
@@ -311,6 +313,7 @@ def screen():
         labels=LABELS,
         symptoms=SYMPTOMS,
         exposures=EXPOSURES,
+        tracing_apps=tracing_app_choices(config["TRACING_APPS"]),
         consent=consent_texts(lang, retention_days=config["RETENTION_DAYS"],
                               operator=venue.unit or venue.name),
         screen_config=screen_config,
@@ -427,6 +430,8 @@ def _desk_context(venue: Venue) -> dict:
         venue=venue,
         inside=desk_services.on_site_rows(session=db.session, venue_id=venue.id),
         flagged=desk_services.flagged_rows(session=db.session, venue_id=venue.id),
+        mismatches=desk_services.identity_mismatches(session=db.session, venue_id=venue.id,
+                                                     day=today),
         counts=desk_services.day_counts(session=db.session, venue_id=venue.id, day=today),
         today=today,
         visit_statuses=VISIT_STATUSES, symptoms=SYMPTOMS, exposures=EXPOSURES,
@@ -674,7 +679,21 @@ def _scan(venue_code, payload):
             kiosk_id=device_kiosk_id(venue) if venue is not None else None, venue=venue)
     except services.ScanError as exc:
         return _scan_error(exc)
-    return jsonify(result.as_json())
+    return jsonify(_with_notice(result))
+
+
+def _with_notice(result) -> dict:
+    """The answer, plus `notice` when the visitor just checked in has an exposure notice not yet
+    shown at a kiosk (read after the check-in committed: it never holds the door)."""
+    from notices.services import notice_for_kiosk
+
+    body = result.as_json()
+    if result.action == "check_in" and result.visitor is not None:
+        notice = notice_for_kiosk(session=db.session, visitor_id=result.visitor.id,
+                                  now=clock.now())
+        if notice is not None:
+            body["notice"] = notice
+    return body
 
 
 def _decoded(response) -> bool:
@@ -759,7 +778,7 @@ def api_confirm():
             settings=runtime.scan_settings(current_app._get_current_object()))
     except services.ScanError as exc:
         return _scan_error(exc)
-    return jsonify(result.as_json())
+    return jsonify(_with_notice(result))
 
 
 _decoders: dict = {}
@@ -841,6 +860,8 @@ def _manual_context(venue: Venue, values: dict, *, errors=None, warnings=None,
         dependant=False, declarant=None, action=url_for("kiosk.manual", venue=venue.code),
         labels=LABELS, symptoms=SYMPTOMS, exposures=EXPOSURES, genders=GENDERS,
         purposes=VISIT_PURPOSES, conditions=CONDITIONS,
+        tracing_apps=tracing_app_choices(current_app.config["TRACING_APPS"]),
+        hosts=host_choices(session=db.session, venue=venue),
         collect_conditions=current_app.config["COLLECT_CONDITIONS"],
         countries=countries(lang), provinces=admin_units.provinces(),
         wards=admin_units.wards_of(province_code if isinstance(province_code, str) else ""),
@@ -869,7 +890,9 @@ def manual():
     app = current_app._get_current_object()
     version = services.venue_consent_version(venue, retention_days=app.config["RETENTION_DAYS"])
     result = validate_declaration(data, now=now, consent_version=version, id_optional=True,
-                                  collect_conditions=app.config["COLLECT_CONDITIONS"])
+                                  collect_conditions=app.config["COLLECT_CONDITIONS"],
+                                  tracing_app_keys=app.config["TRACING_APPS"],
+                                  require_tracing_apps=True)
     if not result.ok or (result.warnings and request.form.get("confirm_warnings") != "1"):
         return render_template("declarations/form.html", **_manual_context(
             venue, data, errors=result.errors, warnings=result.warnings,
@@ -879,5 +902,8 @@ def manual():
         keyring=runtime.token_keyring(app), rules=runtime.triage_rules(app),
         source=DeclarationSource.staff, opened_by=OpenedBy.staff,
         kiosk_id=device_kiosk_id(venue))
+    tell_host(session=db.session, venue=venue, visitor_id=submitted.visitor.id,
+              host_name=result.declaration.host_name, now=now,
+              email_on=bool(app.config.get("SMTP_URL")))
     return render_template("kiosk/manual_done.html", venue=venue, submitted=submitted,
                            name=visit_services.display_name(submitted.visitor))

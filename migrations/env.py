@@ -47,9 +47,22 @@ def run_migrations_online() -> None:
     engine = create_engine_for_url(_url(), pool_size=1)
     try:
         with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # Batch mode copies a table and drops the old one; with foreign keys on, SQLite
+                # refuses to drop a table other rows point to. Off for the migration (outside
+                # any transaction, where the pragma acts), then every reference is checked.
+                connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                connection.commit()
             _configure(connection=connection)
             with context.begin_transaction():
                 context.run_migrations()
+            if sqlite:
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+                connection.commit()
+                if broken:
+                    raise RuntimeError(f"migration left {len(broken)} broken references")
     finally:
         engine.dispose()
 

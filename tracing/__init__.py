@@ -11,11 +11,12 @@ def init_app(app) -> None:
     from tracing import openapi as tracing_openapi
     from tracing.api import bp as api_bp
     from tracing.cli import COMMANDS
+    from tracing.notice_views import bp as notices_bp
     from tracing.report_views import bp as reports_bp
     from tracing.views import bp
     from tracing.worker import build_retention_worker
 
-    for blueprint in (bp, api_bp, reports_bp):
+    for blueprint in (bp, api_bp, reports_bp, notices_bp):
         app.register_blueprint(blueprint)
     for command in COMMANDS:
         app.cli.add_command(command)

@@ -12,10 +12,14 @@ ACTIONS = {
     "contacts.query": _l("Contact list viewed"),
     "contacts.export": _l("Contact list exported"),
     "declaration.view": _l("Declaration read"),
+    "identity.mismatch": _l("An ID card did not match the stored record"),
     "index.search": _l("Index case searched"),
     "privacy.copy": _l("Copy of a visitor's data given"),
     "privacy.delete": _l("A visitor's data deleted"),
     "privacy.revoke": _l("A visitor's QR codes stopped"),
+    "populations.import": _l("Unit populations imported"),
+    "exposure.notify": _l("Exposure notices sent"),
+    "exposure.resend": _l("Exposure notice queued again"),
     "retention.purge": _l("Old data deleted (retention)"),
     "staff.enable": _l("Staff account enabled"),
     "staff.disable": _l("Staff account disabled"),
@@ -59,6 +63,11 @@ DETAIL_NAMES = {
     "query": _l("query"),
     "visitor_ids": _l("visitors found (ids)"),
     "sessions_ended": _l("sessions ended"),
+    "min_overlap_min": _l("minimum minutes together"),
+    "notice_ids": _l("notices (ids)"),
+    "channels": _l("channels"),
+    "kind": _l("code scanned"),
+    "records": _l("records with that ID number"),
 }
 
 VALUE_WORDS = {
@@ -69,6 +78,8 @@ VALUE_WORDS = {
     "id_number": _l("ID number"),
     "name": _l("name"),
     "visits": _l("chosen visits"),
+    "cccd": _l("chip ID card (CCCD)"),
+    "national_qr": _l("national personal QR"),
 }
 
 

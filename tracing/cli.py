@@ -7,20 +7,28 @@ import csv
 import json
 import sys
 from pathlib import Path
-from typing import IO
 
 import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from flask_babel import gettext
+from flask_babel import lazy_gettext as _l
 
 from core.cli import bilingual, cli_actor
 from core.clock import now
 from core.db import db
 from core.services import get_venue
-from tracing import contact_query, errors, exporting, search
-from tracing.adoption import REPORT_ERRORS, ReportError, csv_rows, parse_day
-from tracing.counts import adoption_report
+from tracing import (
+    adoption,
+    adoption_export,
+    contact_query,
+    errors,
+    exporting,
+    notify,
+    search,
+)
+from tracing.adoption import REPORT_ERRORS, ReportError, parse_day
+from tracing.counts import adoption_report, unit_adoption_report
 from tracing.errors import message_for
 from tracing.exports import ExportError, ExportFile
 from tracing.parsing import (
@@ -64,6 +72,50 @@ def _write(export: ExportFile, output: str) -> None:
         raise
     finally:
         export.close()
+
+
+@trace_cli.command("notify")
+@click.option("--phone", help="The index case's phone number.")
+@click.option("--id-number", help="The index case's CCCD/CMND/passport number.")
+@click.option("--since", required=True, help=TIME_HELP)
+@click.option("--until", required=True, help=TIME_HELP)
+@click.option("--before-min", type=click.IntRange(0, MAX_BUFFER_MIN),
+              default=DEFAULT_BEFORE_MIN, show_default=True,
+              help="Buffer before the index case's check-in.")
+@click.option("--after-min", type=click.IntRange(0, MAX_BUFFER_MIN),
+              default=DEFAULT_AFTER_MIN, show_default=True,
+              help="Buffer after the index case's check-out.")
+@click.option("--min-overlap-min", type=click.IntRange(0, 24 * 60),
+              default=notify.DEFAULT_MIN_OVERLAP_MIN, show_default=True,
+              help="Only visitors who overlapped at least this long are notified.")
+@click.option("--deliver/--no-deliver", default=True, show_default=True,
+              help="Try the e-mails and SMS once now (the kiosk's worker retries later).")
+def trace_notify(phone, id_number, since, until, before_min, after_min, min_overlap_min,
+                 deliver):
+    """Mark an index case's visits as an exposure: notices to the co-present visitors; prints
+    JSON naming who was notified and how."""
+    from notices.services import deliver_due
+    from notices.worker import delivery_settings
+
+    if bool(phone) == bool(id_number):
+        raise click.UsageError("give exactly one of --phone or --id-number")
+    window = _window(since, until)
+    moment = now()
+    settings = delivery_settings(current_app)
+    with db.new_session() as session:
+        try:
+            index = search.resolve_index(session=session, phone=phone, id_number=id_number,
+                                           since=window.since, until=window.until, now=moment)
+            result = notify.notify_exposure(
+                session=session, visit_ids=[v.id for v in index], before_min=before_min,
+                after_min=after_min, min_overlap_min=min_overlap_min, settings=settings,
+                actor=cli_actor(), now=moment)
+            if deliver and (settings.smtp_url or settings.sms_webhook_url):
+                deliver_due(session=session, settings=settings, now=moment)
+                result = notify.refresh(session, result)
+        except errors.TracingError as exc:
+            raise _fail(message_for(exc.code)) from None
+    click.echo(json.dumps(result, ensure_ascii=False, indent=2))
 
 
 @trace_cli.command("contacts")
@@ -195,28 +247,9 @@ def visits_import(file):
 
 report_cli = AppGroup("report", help="Reports.")
 
-def write_adoption(report, fmt: str, out: IO[str]) -> None:
-    if fmt == "json":
-        json.dump({"since": report.since.isoformat(), "until": report.until.isoformat(),
-                   "rows": [row.to_json() for row in report.rows]}, out, ensure_ascii=False,
-                  indent=1)
-        out.write("\n")
-        return
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerows(csv_rows(report.rows))
-
-
-@report_cli.command("adoption")
-@click.option("--since", required=True, help="First day, YYYY-MM-DD (Việt Nam calendar day).")
-@click.option("--until", required=True, help="Last day, included.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
-              show_default=True)
-@click.option("--venue", "venues", multiple=True, help="Venue code (repeat; default: all).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
-              help="Write to this file (CSV with a byte-order mark, for spreadsheets).")
-def report_adoption(since: str, until: str, fmt: str, venues: tuple[str, ...],
-                    output: str | None) -> None:
-    """Per venue and day: visits, visitors, visitors with a detected app, and their share."""
+def _legacy_adoption(since: str, until: str, fmt: str, venues: tuple[str, ...],
+                     output: str | None) -> None:
+    """The venue × day table scripts have read since the first release (kept counts included)."""
     try:
         first, last = parse_day(since), parse_day(until)
         with db.new_session() as session:
@@ -224,14 +257,66 @@ def report_adoption(since: str, until: str, fmt: str, venues: tuple[str, ...],
                                      venue_codes=list(venues) or None)
     except ReportError as exc:
         raise click.UsageError(bilingual(REPORT_ERRORS[exc.code])) from None
+
+    def write(out) -> None:
+        if fmt == "json":
+            json.dump({"since": report.since.isoformat(), "until": report.until.isoformat(),
+                       "rows": [row.to_json() for row in report.rows]}, out,
+                      ensure_ascii=False, indent=1)
+            out.write("\n")
+        else:
+            csv.writer(out, lineterminator="\r\n").writerows(adoption.csv_rows(report.rows))
+
     if output:
-        encoding = "utf-8-sig" if fmt == "csv" else "utf-8"
-        with open(output, "w", encoding=encoding, newline="") as handle:
-            write_adoption(report, fmt, handle)
+        with open(output, "w", encoding="utf-8-sig" if fmt == "csv" else "utf-8",
+                  newline="") as handle:
+            write(handle)
         click.echo(gettext("%(count)d row(s) written to %(path)s.", count=len(report.rows),
                            path=output), err=True)
     else:
-        write_adoption(report, fmt, sys.stdout)
+        write(sys.stdout)
+
+
+@report_cli.command("adoption")
+@click.option("--since", required=True, help="First day, YYYY-MM-DD (Việt Nam calendar day).")
+@click.option("--until", required=True, help="Last day, included.")
+@click.option("--by", "by", type=click.Choice(adoption.GROUPINGS),
+              help="Group by the venue, its ward or province, or the visitors' own (declared) "
+                   "ward or province (default: venue).")
+@click.option("--period", type=click.Choice(adoption.PERIODS), help="default: day")
+@click.option("--format", "fmt", type=click.Choice(adoption_export.FORMATS), default="json",
+              show_default=True)
+@click.option("--venue", "venues", multiple=True, help="Venue code (repeat; default: all).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
+              help="Write to this file (needed for XLSX and PDF).")
+def report_adoption(since: str, until: str, by: str, period: str, fmt: str,
+                    venues: tuple[str, ...], output: str | None) -> None:
+    """Per unit and period: people, app users (declared and detected, apart and together),
+    share; with imported populations, app users per 1,000 people too. Without --by and --period,
+    JSON and CSV keep their earlier shape (per venue and day, from the kept daily counts too)."""
+    if by is None and period is None and fmt in ("json", "csv"):
+        _legacy_adoption(since, until, fmt, venues, output)
+        return
+    by, period = by or "venue", period or "day"
+    try:
+        first, last = parse_day(since), parse_day(until)
+        with db.new_session() as session:
+            report = unit_adoption_report(session=session, since=first, until=last, by=by,
+                                          period=period, venue_codes=list(venues) or None)
+    except ReportError as exc:
+        raise click.UsageError(bilingual(REPORT_ERRORS[exc.code])) from None
+    if fmt in ("xlsx", "pdf") and not output:
+        raise click.UsageError(bilingual(_l("Give -o FILE for an XLSX or PDF file.")))
+    try:
+        if output:
+            with open(output, "wb") as handle:
+                count = adoption_export.write(report, fmt, handle)
+            click.echo(gettext("%(count)d row(s) written to %(path)s.", count=count,
+                               path=output), err=True)
+        else:
+            adoption_export.write(report, fmt, sys.stdout.buffer)
+    except ExportError as exc:
+        raise click.ClickException(bilingual(message_for(exc.code))) from None
 
 
 COMMANDS = (trace_cli, export_cli, visits_cli, purge, report_cli)

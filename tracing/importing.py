@@ -233,6 +233,7 @@ def import_visits(*, session: Session, data: bytes, now: datetime, retention_day
             if _already_imported(session, visitor, venue, row):
                 raise ImportRejected([RowProblem(row.line, None, _l(
                     "This visit is already recorded (was the file imported before?)."))])
+
             visit = open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id,
                                now=row.checked_in_at, opened_by=OpenedBy.import_, commit=False)
             if row.checked_out_at is not None:

@@ -22,3 +22,14 @@ class DailyVenueStat(SQLModel, table=True):
     visitors_with_app: int = Field(default=0)
     encounters: int = Field(default=0)
     computed_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
+
+
+class UnitPopulation(SQLModel, table=True):
+    """A unit's population (ward, province or venue code), imported by an administrator, so
+    the adoption report can show app users per population as the provincial tables did."""
+
+    __tablename__ = "unit_population"
+
+    code: str = Field(primary_key=True, max_length=32)
+    population: int
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)

@@ -12,8 +12,10 @@ from sqlmodel import Session, select
 
 from ble_beacon.models import Encounter
 from core.audit import record_audit
+from core.db import truncate_wal
 from core.models import User, Venue
 from declarations.models import Declaration
+from notices.services import purge_notices
 from tracing.folding import id_search_key, phone_search_key
 from visits.models import Visit, Visitor
 
@@ -119,6 +121,7 @@ def erase_visitor(*, session: Session, visitor: Visitor, actor: User, now: datet
     audit event keeps only the visitor id and the counts."""
     ids = [visitor.id, *session.exec(select(Visitor.id).where(Visitor.declarant_id == visitor.id))]
     visit_ids = select(Visit.id).where(Visit.visitor_id.in_(ids))
+    purge_notices(session=session, before=None, visitor_ids=ids)
     declaration_ids = select(Declaration.id).where(Declaration.visitor_id.in_(ids))
     session.exec(sa.update(Encounter).where(Encounter.visit_id.in_(visit_ids))
                  .values(visit_id=None).execution_options(synchronize_session=False))
@@ -139,4 +142,5 @@ def erase_visitor(*, session: Session, visitor: Visitor, actor: User, now: datet
                  row_count=1 + dependants)
     session.commit()
     session.expunge_all()
+    truncate_wal(session)  # no earlier copy of the deleted rows stays in the WAL file
     return counts

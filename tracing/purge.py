@@ -11,7 +11,9 @@ from sqlmodel import Session, select
 
 from ble_beacon.models import Encounter
 from core.audit import record_audit
+from core.db import truncate_wal
 from declarations.models import Declaration
+from notices.services import purge_notices
 from tracing.counts import YIELD_ROWS, chunks, visit_rows
 from tracing.models import DailyVenueStat
 from tracing.retention import fold_daily, purge_cutoff
@@ -86,6 +88,11 @@ def purge_personal_data(*, session: Session, now: datetime, days: int,
                  .execution_options(synchronize_session=False))
     declarations = session.exec(sa.delete(Declaration).where(Declaration.submitted_at < cutoff)
                                 .execution_options(synchronize_session=False)).rowcount
+    # Notices go with retention too, and before the people they were given to.
+    has_visit = sa.exists().where(Visit.visitor_id == Visitor.id)
+    has_declaration = sa.exists().where(Declaration.visitor_id == Visitor.id)
+    purge_notices(session=session, before=cutoff, visitor_ids=list(session.exec(
+        select(Visitor.id).where(Visitor.created_at < cutoff, ~has_visit, ~has_declaration))))
     visitors = _purge_visitors(session, cutoff)
 
     result = PurgeResult(cutoff, visits, encounters, declarations, visitors, len(counts))
@@ -99,18 +106,23 @@ def purge_personal_data(*, session: Session, now: datetime, days: int,
                      row_count=result.total)
     session.commit()
     session.expunge_all()  # bulk deletes bypassed the identity map: drop what it remembers
+    if result.total:
+        truncate_wal(session)  # no earlier copy of the deleted rows stays in the WAL file
     logger.info("retention purge before %s: %d visits, %d encounters, %d declarations, "
                 "%d visitors", cutoff.isoformat(), visits, encounters, declarations, visitors)
     return result
 
 
 def _purge_visitors(session: Session, cutoff: datetime) -> int:
-    """Visitors left with no visit and no declaration. A person a kept dependant points to (the
-    adult who declared for a child) stays: they are how the dependant is reached."""
+    """Visitors left with no visit and no declaration: their last activity is past the
+    retention period, whenever the record itself was made (a paper list imported yesterday
+    brings visitors whose visits are weeks old). Every path that makes a visitor makes a visit
+    or a declaration in the same transaction, so a record with neither is one the purge
+    emptied. A person a kept dependant points to (the adult who declared for a child) stays:
+    they are how the dependant is reached."""
     has_visit = sa.exists().where(Visit.visitor_id == Visitor.id)
     has_declaration = sa.exists().where(Declaration.visitor_id == Visitor.id)
-    doomed = set(session.exec(select(Visitor.id).where(
-        Visitor.created_at < cutoff, ~has_visit, ~has_declaration)))
+    doomed = set(session.exec(select(Visitor.id).where(~has_visit, ~has_declaration)))
     if not doomed:
         return 0
     links = session.exec(select(Visitor.id, Visitor.declarant_id)

@@ -19,6 +19,8 @@ class Visitor(SQLModel, table=True):
         sa.Index("ix_visitor_phone_e164", "phone_e164"),
         sa.Index("ix_visitor_id_number", "id_number"),
         sa.Index("ix_visitor_name_folded", "name_folded"),
+        # SQLite would give a deleted row's id to the next person (ids are never reused).
+        {"sqlite_autoincrement": True},
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -92,6 +94,7 @@ class Visit(SQLModel, table=True):
         sa.CheckConstraint(
             "checked_out_at IS NULL OR checked_out_at >= checked_in_at", name="interval"
         ),
+        {"sqlite_autoincrement": True},  # ids are never reused
     )
 
     id: int | None = Field(default=None, primary_key=True)

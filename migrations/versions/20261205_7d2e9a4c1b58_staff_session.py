@@ -1,7 +1,7 @@
 """staff session: signed-in browsers on record
 
 Revision ID: 7d2e9a4c1b58
-Revises: 17521465ef4b
+Revises: 700789ea8265
 Create Date: 2026-12-05 09:10:00
 
 A session cookie is good only while its row is here: signing out, a password change or disabling
@@ -16,7 +16,7 @@ from alembic import op
 import core.db
 
 revision = '7d2e9a4c1b58'
-down_revision = '17521465ef4b'
+down_revision = '700789ea8265'
 branch_labels = None
 depends_on = None
 

@@ -84,7 +84,21 @@
     if (!first || !focusField(first.getAttribute("href").slice(1))) { summary.focus(); }
   }
 
+  // "I use none of these apps" and an app exclude each other.
+  function appChoices() {
+    document.querySelectorAll(".app-list").forEach(function (group) {
+      group.addEventListener("change", function (event) {
+        var box = event.target;
+        if (box.name !== "tracing_apps" || !box.checked) { return; }
+        group.querySelectorAll("input[name='tracing_apps']").forEach(function (other) {
+          if (other !== box && (box.value === "none" || other.value === "none")) { other.checked = false; }
+        });
+      });
+    });
+  }
+
   wardPicker();
+  appChoices();
   followUps();
   printButtons();
   errorSummary();

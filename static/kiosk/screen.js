@@ -299,6 +299,13 @@
     if (event.target.name === "travel_14d") {
       document.getElementById("travel-places-field").hidden = event.target.value !== "true";
     }
+    if (event.target.name === "tracing_apps" && event.target.checked) {
+      // "None of these" and an app exclude each other.
+      var none = event.target.value === "none";
+      healthForm.querySelectorAll('input[name="tracing_apps"]').forEach(function (box) {
+        if (box !== event.target && (none || box.value === "none")) { box.checked = false; }
+      });
+    }
     touch();
   });
 
@@ -314,6 +321,7 @@
       travel_places: data.get("travel_places") || null,
       symptoms: eachAnswer(data, "symptoms"),
       exposures: eachAnswer(data, "exposures"),
+      tracing_apps: data.getAll("tracing_apps"),
       consent_processing: data.get("consent_processing") === "true",
       consent_sensitive_health: data.get("consent_sensitive_health") === "true",
       consent_text_version: data.get("consent_text_version"),
@@ -326,6 +334,18 @@
       .catch(function () { showError(errorBox, text.network); });
   });
 
+  // An exposure notice for the visitor just checked in: an amber card that says where and when,
+  // and what to do (never who the case was), shown longer than a greeting.
+  function showNotice(notice, name) {
+    if (!notice || !firstTime("notice:" + notice.id)) {
+      return;
+    }
+    showCard("amber", notice.title, name, notice.where_when + " " + notice.advice, "");
+    card.classList.add("card-notice");
+    clearTimeout(cardTimer);
+    cardTimer = setTimeout(backToIdle, config.card_s * 3000);
+  }
+
   // An answer from the API (scan or confirmation): the same shapes as the events.
   function takeResult(body) {
     if (body.action === "needs_confirmation") {
@@ -336,6 +356,9 @@
     showVisit({action: body.action, visit_id: body.visit_id, status: body.status,
                display_name: body.visitor.display_name, repeated: body.repeated,
                at: body.at || new Date().toISOString()});
+    if (body.notice) {
+      showNotice(body.notice, body.visitor.display_name);
+    }
   }
 
   // --- the event stream ------------------------------------------------------------------------
@@ -399,6 +422,10 @@
         pending = null;
       }
       showVisit(event);
+    });
+    stream.addEventListener("notice", function (message) {
+      var event = JSON.parse(message.data);
+      showNotice(event.notice, event.display_name);
     });
     stream.addEventListener("refused", function (message) {
       var event = JSON.parse(message.data);

@@ -30,7 +30,7 @@ def test_catalogue_complete_and_placeholders_match(path):
         assert sorted(PLACEHOLDER.findall(ids[0])) == sorted(PLACEHOLDER.findall(strings[0])), ids[0]
 
 
-PACKAGES = ("core", "visits", "declarations", "kiosk", "ble_beacon", "tracing", "sync")
+PACKAGES = ("core", "visits", "notices", "declarations", "kiosk", "ble_beacon", "tracing", "sync")
 
 
 def _source_messages(package: str) -> set[str]:

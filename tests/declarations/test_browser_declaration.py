@@ -25,6 +25,7 @@ def answer_every_question(page, yes=()):
     for row in page.locator(".each-yes-no .item").all():
         key = row.get_attribute("id").split("-", 2)[2]
         row.get_by_role("radio", name="Có" if key in yes else "Không", exact=True).check()
+    page.locator("#f-tracing_apps-bluezone").check()  # the apps question wants an answer too
 
 
 def decode_qr(png: bytes) -> list[str]:

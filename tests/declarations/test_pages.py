@@ -19,6 +19,7 @@ FORM = {
     "province_code": "01", "ward_code": "00004", "street_address": "Số 1 Tràng Tiền",
     "travel_14d": "no", "visit_purpose": "meeting", "host_name": "Chị Lan",
     "consent_processing": "yes", "consent_sensitive_health": "yes",
+    "tracing_apps": "bluezone",
 }
 
 

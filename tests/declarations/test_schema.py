@@ -27,6 +27,7 @@ DESIGN_EXAMPLE = {
     "symptoms": ["fever", "cough", "shortness_of_breath", "pneumonia", "sore_throat", "fatigue"],
     "exposures": ["contact_confirmed_or_suspected", "contact_from_affected_country",
                   "contact_symptomatic_person"],
+    "tracing_apps": ["bluezone"],
     "visitor_company": None, "host_name": None, "visit_purpose": None, "body_temperature_c": None,
     "declared_for_other": False,
     "consent_processing": True, "consent_sensitive_health": True,
@@ -121,7 +122,7 @@ def test_a_form_submission_is_validated_like_json():
 
 
 def admin_ward(province_code):
-    from declarations import admin_units
+    from core import admin_units
 
     return admin_units.wards_of(province_code)[0].code
 

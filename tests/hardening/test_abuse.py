@@ -23,6 +23,7 @@ FORM = {
     "province_code": "01", "ward_code": "00004", "street_address": "Số 5 Hàng Bài",
     "travel_14d": "no", "visit_purpose": "meeting", "host_name": "Anh Minh",
     "consent_processing": "yes", "consent_sensitive_health": "yes",
+    "tracing_apps": "bluezone",
 }
 # Per hour, not per minute: counters start at the first hit, so a slow run cannot roll over.
 THREE = "3 per hour"

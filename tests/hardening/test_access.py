@@ -78,11 +78,19 @@ MATRIX = {
     ("/admin/venues/<code>", "GET"): ADMIN,
     ("/admin/venues/<code>", "POST"): ADMIN,
     ("/admin/adoption", "GET"): ADMIN,
+    ("/admin/venues/<code>/hosts", "GET"): ADMIN,
+    ("/admin/venues/<code>/hosts", "POST"): ADMIN,
+    ("/host", "GET"): ALL_STAFF,
     ("/admin/adoption.csv", "GET"): ADMIN,
+    ("/admin/adoption.<fmt>", "GET"): ADMIN,
+    ("/admin/adoption/populations", "POST"): ADMIN,
     # Contact tracing.
     ("/tracing/", "GET"): TRACERS,
     ("/tracing/contacts", "GET"): TRACERS,
     ("/tracing/contacts/export", "GET"): TRACERS,
+    ("/tracing/notices", "GET"): TRACERS,
+    ("/tracing/notices", "POST"): TRACERS,
+    ("/tracing/notices/<int:notice_id>/resend", "POST"): TRACERS,
     ("/tracing/visits", "GET"): TRACERS,
     ("/tracing/visits/export", "GET"): TRACERS,
     ("/tracing/import", "GET"): TRACERS,
@@ -150,7 +158,8 @@ def sample(app, make_venue, make_user, api_token, make_visitor, make_visit, cloc
     values = {"code": "HQ", "declaration_id": declared["declaration_id"], "visit_id": visit.id,
               "device_id": spare.id,
               "visitor_id": visitor.id, "token": declared["token"], "kind": "svg",
-              "filename": "css/app.css"}
+              "filename": "css/app.css", "fmt": "json",
+              "notice_id": 1}
     # The receptionist works at HQ (core.staff: assigned venues only).
     users = {role: make_user(role, **({"venue_codes": ["HQ"]} if role == "receptionist" else {}))
              for role in ROLES}

@@ -36,6 +36,7 @@ FORM_PERSON = {
     "id_number": "038079006789", "phone": "0977 315 208", "email": "trang.dinh@example.vn",
     "province_code": "01", "ward_code": "00004", "street_address": "Số 91 Phố Hàng Chiếu",
     "travel_14d": "no", "visit_purpose": "meeting", "host_name": "Bà Vân Kiều",
+    "tracing_apps": "vneid",
     "consent_processing": "yes", "consent_sensitive_health": "yes",
 }
 CCCD = ("036190008765|123456789|Vương Thị Ngọc Hân|02031990|Nữ|"

@@ -170,6 +170,8 @@ def test_id_card_then_health_questions_on_the_touchscreen(live_server, page, clo
         "Vui lòng chọn Có hoặc Không cho từng mục")
     expect(page.locator('[data-error-for="consent_processing"]')).to_be_visible()
     expect(page.locator('[data-error-for="consent_sensitive_health"]')).to_be_visible()
+    expect(page.locator('[data-error-for="tracing_apps"]')).to_have_text(
+        "Vui lòng đánh dấu các ứng dụng bạn dùng, hoặc “Tôi không dùng ứng dụng nào trong số này”")
     # Every sign and contact unanswered is marked on its own row.
     expect(page.locator(".kiosk-item.has-error")).to_have_count(9)
     expect(page.locator("#health-error")).to_be_hidden()
@@ -177,6 +179,9 @@ def test_id_card_then_health_questions_on_the_touchscreen(live_server, page, clo
     for row in page.locator(".kiosk-item").all():
         answer = "yes" if row.get_attribute("data-item") == "symptoms.fever" else "no"
         row.locator(f'input[value="{answer}"]').check()
+    page.locator('input[name="tracing_apps"][value="bluezone"]').check()
+    page.locator('input[name="tracing_apps"][value="none"]').check()  # "none" clears the app
+    expect(page.locator('input[name="tracing_apps"][value="bluezone"]')).not_to_be_checked()
     page.locator("#health-phone").fill("0912")
     page.locator('input[name="consent_processing"]').check()
     page.locator('input[name="consent_sensitive_health"]').check()

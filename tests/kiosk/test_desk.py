@@ -99,14 +99,14 @@ def test_check_out_and_close_all(client, clock, session, venue, receptionist, ma
 
 
 def _form(consent_version: str, **overrides) -> dict:
-    from declarations import admin_units
+    from core import admin_units
 
     ward = admin_units.wards_of("01")[0]
     return {"full_name": "Phạm Thị Lan", "birth_year": "1985", "gender": "female",
             "nationality": "VN", "id_number": "001185012345", "phone": "0987 654 321",
             "province_code": "01", "ward_code": ward.code, "street_address": "Số 5 Hàng Bài",
             "travel_14d": "no", "consent_processing": "yes", "consent_sensitive_health": "yes",
-            "consent_text_version": consent_version, **overrides}
+            "consent_text_version": consent_version, "tracing_apps": "none", **overrides}
 
 
 def test_manual_check_in_with_the_declaration_schema(client, clock, session, venue,

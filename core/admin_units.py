@@ -1,5 +1,5 @@
 """Vietnam's administrative units since 1 July 2025 (34 provinces → wards, no district level), from
-the project's own data file (declarations/data/admin_units.json, GSO codes). Loaded once."""
+the project's own data file (core/data/admin_units.json, GSO codes). Loaded once."""
 from __future__ import annotations
 
 import json

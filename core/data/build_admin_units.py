@@ -5,10 +5,10 @@ The facts come from the `vietnam-provinces` package on PyPI (GPL-3.0; we read it
 it is not a dependency of the kiosk). It was made once with:
 
     python3 -m venv /tmp/vp && /tmp/vp/bin/pip install vietnam-provinces==2025.10.1
-    /tmp/vp/bin/python declarations/data/build_admin_units.py
+    /tmp/vp/bin/python core/data/build_admin_units.py
 
 which reads the package's `data/nested-divisions.json` (data retrieved 2025-10-18) and writes
-declarations/data/admin_units.json next to this script. Rerun it the same way when the
+core/data/admin_units.json next to this script. Rerun it the same way when the
 government changes a unit; the tests pin 34 provinces and 3,321 wards.
 
 Output shape (compact JSON):

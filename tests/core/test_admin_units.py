@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import unicodedata
 
-from declarations import admin_units
+from core import admin_units
 
 # reference/declaration-form.md §6, in the order listed there (which is GSO code order).
 PROVINCE_NAMES = [
