@@ -43,7 +43,8 @@ def scene(session, clock, make_venue, make_user, make_visitor, make_visit, make_
                declaration_id=make_declaration(visitor=hoa, status="needs_review",
                                                symptoms=["fever", "cough"],
                                                body_temperature_c=38.2).id)
-    binh = make_visitor(full_name="Trần Văn Bình", phone_e164="+84912000003")
+    binh = make_visitor(full_name="Trần Văn Bình", phone_e164="+84912000003",
+                        id_number="001090077777")  # the scanned card is not his
     make_visit(visitor=binh, venue=venue, checked_in_at=T0 - timedelta(minutes=30),
                checked_out_at=T0 + timedelta(minutes=50), closed_by="scan")
     return {"venue": venue, "admin": make_user("admin", username="quantri"),
@@ -81,6 +82,7 @@ def test_every_page_at_every_size(live_server, open_page, scene, size, api_token
     page.locator("#group-travel_14d").get_by_role("radio", name="Không").check()
     for row in page.locator(".each-yes-no .item").all():
         row.get_by_role("radio", name="Không", exact=True).check()
+    page.locator("#f-tracing_apps-bluezone").check()  # the apps question wants an answer too
     for box in page.locator(".consent input[type=checkbox]").all():
         box.check()
     page.get_by_role("button", name="Gửi tờ khai").click()
