@@ -223,17 +223,16 @@ def handle_camera_scan(app: Flask, payload: str, *, at=None) -> services.ScanRes
                     " again" if result.repeated else "",
                     result.visit.id if result.visit is not None else None)
         if result.action == "check_in" and result.visitor is not None:
-            _publish_notice(session, venue.code, result, at or now(app))
+            _publish_notice(app, session, venue.code, result, at or now(app))
         return result
 
 
-def _publish_notice(session, venue_code: str, result, moment) -> None:
-    """An exposure notice for the visitor just checked in goes to the door screen as its own
-    event (an amber card after the greeting)."""
-    from notices.services import notice_for_kiosk
-
+def _publish_notice(app: Flask, session, venue_code: str, result, moment) -> None:
+    """After a check-in: the host is told, and an exposure notice for the visitor goes to the
+    door screen as its own event (an amber card after the greeting)."""
     try:
-        notice = notice_for_kiosk(session=session, visitor_id=result.visitor.id, now=moment)
+        notice = services.after_check_in(session=session, result=result, now=moment,
+                                         email_on=bool(app.config.get("SMTP_URL")))
     except Exception:  # the check-in is saved; a notice lookup must never undo the door
         logger.exception("notice lookup failed (visit %s)", result.visit.id if result.visit
                          else None)

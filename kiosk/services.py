@@ -591,3 +591,31 @@ def _kiosk_declaration(*, visitor: Visitor, venue: Venue, now: datetime, health:
         status=decision.status, rules_version=decision.rules_version, consent_processing=True,
         consent_sensitive_health=True, consent_text_version=health.consent_text_version,
         consent_at=now)
+
+
+def after_check_in(*, session: Session, result: ScanResult, now: datetime,
+                   email_on: bool) -> dict | None:
+    """What follows a check-in at the door once it has committed (it never holds the door): the
+    host the visitor's declaration names is told (as on a first arrival: a returning visitor
+    scanning their personal QR arrives too), and the visitor's exposure notice not yet shown at
+    a kiosk is returned (then marked shown). A repeated scan tells no host again; a check-out
+    does neither. A visit with no declaration this door holds (made at another door, known from the code only)
+    names no host."""
+    from notices.hosts import tell_host
+    from notices.services import notice_for_kiosk
+
+    if result.action != "check_in" or result.visitor is None:
+        return None
+    visit = result.visit
+    if not result.repeated and visit is not None and visit.declaration_id is not None:
+        try:
+            host_name = session.exec(select(Declaration.host_name).where(
+                Declaration.id == visit.declaration_id)).first()
+            venue = session.get(Venue, visit.venue_id) if host_name else None
+            if venue is not None:
+                tell_host(session=session, venue=venue, visitor_id=visit.visitor_id,
+                          host_name=host_name, now=now, email_on=email_on)
+        except Exception:  # the check-in is saved; telling the host must never undo the door
+            session.rollback()
+            logger.exception("host notice failed (visit %s)", visit.id)
+    return notice_for_kiosk(session=session, visitor_id=result.visitor.id, now=now)

@@ -684,15 +684,13 @@ def _scan(venue_code, payload):
 
 def _with_notice(result) -> dict:
     """The answer, plus `notice` when the visitor just checked in has an exposure notice not yet
-    shown at a kiosk (read after the check-in committed: it never holds the door)."""
-    from notices.services import notice_for_kiosk
-
+    shown at a kiosk; their host is told (both after the check-in committed)."""
     body = result.as_json()
-    if result.action == "check_in" and result.visitor is not None:
-        notice = notice_for_kiosk(session=db.session, visitor_id=result.visitor.id,
-                                  now=clock.now())
-        if notice is not None:
-            body["notice"] = notice
+    notice = services.after_check_in(
+        session=db.session, result=result, now=clock.now(),
+        email_on=bool(current_app.config.get("SMTP_URL")))
+    if notice is not None:
+        body["notice"] = notice
     return body
 
 

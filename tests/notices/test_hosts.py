@@ -97,3 +97,79 @@ def test_notices_deliver_is_one_pass_for_a_central_server(app, runner, session, 
     assert [m["To"] for m in smtp_server.messages] == ["lan@so-yte.example.vn"]
     session.expire_all()
     assert session.exec(select(HostNotice.email_status)).all() == ["sent"]
+
+
+def _returning_visitor(app, session, venue, clock):
+    """Hosts on, Chị Lan on the list; a visitor declares on their phone naming her (arrival 1)
+    and keeps the personal QR their page shows."""
+    from tests.notices.test_exposure_notices import _token
+
+    venue.hosts_enabled = True
+    session.add(venue)
+    session.add(VenueHost(venue_id=venue.id, name="Chị Lan", email="lan@so-yte.example.vn"))
+    session.commit()
+    phone = app.test_client()
+    response = phone.post(venue_path("HQ", SECRET), data={**FORM, "host_name": "Chị Lan"})
+    assert response.status_code == 302
+    return _token(phone.get(response.headers["Location"]).get_data(as_text=True))
+
+
+def _arrivals(session) -> list:
+    session.expire_all()
+    return session.exec(select(HostNotice.arrived_at).order_by(HostNotice.id)).all()
+
+
+def test_a_returning_visitor_scanning_their_qr_at_the_door_is_announced_to_the_host(
+        app, client, session, venue, clock, make_user, api_token, smtp_server):
+    token = _returning_visitor(app, session, venue, clock)
+    first = clock.now()
+    bearer = {"Authorization": "Bearer " + api_token(make_user("receptionist",
+                                                               venue_codes=["HQ"]))}
+
+    def scan():
+        response = client.post("/api/v1/checkins", json={"venue_code": "HQ", "payload": token},
+                               headers=bearer)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return response.get_json()
+
+    clock.advance(minutes=40)
+    assert scan()["action"] == "check_out"  # leaving tells nobody
+    assert len(_arrivals(session)) == 1
+    clock.advance(hours=2)
+    back = clock.now()
+    assert scan()["action"] == "check_in"  # back after lunch: Chị Lan is told again
+    assert scan()["repeated"] is True  # the same code held up twice: not twice
+    assert [a.replace(microsecond=0) for a in _arrivals(session)] == [first, back]
+    DeliveryWorker(app).run_once()
+    assert [m["To"] for m in smtp_server.messages] == ["lan@so-yte.example.vn"] * 2
+
+
+def test_the_camera_at_the_door_announces_a_returning_visitor_too(app, session, venue, clock,
+                                                                  smtp_server):
+    from kiosk import runtime
+
+    token = _returning_visitor(app, session, venue, clock)
+    app.config["VENUE"] = "HQ"
+    clock.advance(minutes=40)
+    assert runtime.handle_camera_scan(app, token, at=clock.now()).action == "check_out"
+    clock.advance(hours=2)
+    assert runtime.handle_camera_scan(app, token, at=clock.now()).action == "check_in"
+    assert len(_arrivals(session)) == 2
+
+
+def test_a_visit_known_only_from_a_code_made_elsewhere_names_no_host(app, session, venue, clock,
+                                                                     smtp_server):
+    """The door holds no declaration for a visitor known from their code only: no host."""
+    from types import SimpleNamespace
+
+    from kiosk.services import after_check_in
+
+    venue.hosts_enabled = True
+    session.add(venue)
+    session.add(VenueHost(venue_id=venue.id, name="Chị Lan", email="lan@so-yte.example.vn"))
+    session.commit()
+    result = SimpleNamespace(action="check_in", repeated=False, visitor=SimpleNamespace(id=None),
+                             visit=SimpleNamespace(id=1, declaration_id=None, venue_id=venue.id,
+                                                   visitor_id=1))
+    assert after_check_in(session=session, result=result, now=clock.now(), email_on=True) is None
+    assert _arrivals(session) == []
