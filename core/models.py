@@ -61,6 +61,9 @@ class User(SQLModel, table=True):
     is_active: bool = Field(default=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # On a kiosk of an installation: the account is the central server's (sent down by sync,
+    # which keeps it as the central server has it); False for the device's own accounts.
+    from_central: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
 
     # Flask-Login's user protocol (is_active is the column above).
     @property

@@ -77,7 +77,8 @@ def _ring_from(rows, local: KeyRing) -> KeyRing:
     signing = local.signing_key
     if signing is not None and local.signing_key_id in retired:
         signing = None
-    return KeyRing(public, signing)
+    return KeyRing(public, signing,
+                   other_signers=frozenset(kid for kid in public if kid not in local.public_keys))
 
 
 class KeyStore:

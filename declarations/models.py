@@ -82,6 +82,9 @@ class TokenKey(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UtcDateTime)
     # Codes signed with a retired key are refused by every process within seconds.
     retired_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
+    # On the central server: the enrolled kiosk that published this key (its own signing key);
+    # revoking the device retires it. None for the server's own keys and on kiosks.
+    device_id: int | None = Field(default=None, index=True)
 
 
 class TokenKeyState(SQLModel, table=True):

@@ -8,7 +8,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
@@ -19,7 +19,7 @@ from declarations.models import Declaration, DeclarationSource
 from declarations.rules import DEFAULT_RULES, TriageDecision, TriageRules, triage
 from declarations.schema import CleanDeclaration
 from declarations.tokens import NEEDS_REVIEW, KeyRing, TokenClaims, TokenError
-from visits.models import OpenedBy, Visit, Visitor, VisitStatus
+from visits.models import OpenedBy, Visit, Visitor, VisitorTombstone, VisitStatus
 from visits.services import current_visit, lock_visitor, open_visit
 
 logger = logging.getLogger(__name__)
@@ -359,12 +359,41 @@ def identify_token(*, session: Session, keyring: KeyRing, text: str, now: dateti
     except TokenError as exc:
         raise TokenRejected(exc.reason) from None
     visitor = session.exec(select(Visitor).where(Visitor.uid == claims.visitor_uid)).first()
-    if visitor is None:  # purged after the retention period, or deleted on request
-        raise TokenRejected("unknown_visitor")
+    if visitor is None:
+        visitor = _newcomer(session=session, claims=claims, keyring=keyring, now=now)
     if visitor.tokens_valid_after is not None and claims.issued_at < visitor.tokens_valid_after:
         raise TokenRejected("revoked")
     state = declaration_state(session=session, visitor_id=visitor.id, claims=claims)
     return TokenIdentity(claims, visitor, state, now - state.declared_at < fresh_for)
+
+
+# A newcomer's record is older than any real one: whatever the door that met them sends, or the
+# central server holds, wins over it wherever the two meet (sync keeps the newest `updated_at`).
+NEWCOMER_UPDATED_AT = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _newcomer(*, session: Session, claims: TokenClaims, keyring: KeyRing,
+              now: datetime) -> Visitor:
+    """A code signed by another signer of the installation (the central server, another door)
+    names someone this server has not met: it keeps their uid only, no name or number, and the
+    code's own account of their declaration applies (`declaration_state`). Committed at once, so
+    a touchscreen question about them can be answered; the purge removes it if nothing follows.
+    A code signed with this server's own key names someone it knew, so their record's absence
+    means it was purged or erased; a person erased anywhere left a tombstone: both refused."""
+    if claims.key_id not in keyring.other_signers or session.get(
+            VisitorTombstone, claims.visitor_uid) is not None:
+        raise TokenRejected("unknown_visitor")
+    visitor = Visitor(uid=claims.visitor_uid, full_name="", name_folded="", created_at=now,
+                      updated_at=NEWCOMER_UPDATED_AT)
+    session.add(visitor)
+    try:
+        session.commit()
+    except sa.exc.IntegrityError:  # the same code at the same moment at another till
+        session.rollback()
+        visitor = session.exec(select(Visitor).where(Visitor.uid == claims.visitor_uid)).one()
+    logger.info("visitor %s known from a code signed elsewhere (key %s)", visitor.id,
+                claims.key_id)
+    return visitor
 
 
 def dependants_of(*, session: Session, visitor_id: int) -> list[Visitor]:

@@ -238,6 +238,10 @@ class KeyRing:
 
     public_keys: dict[str, Ed25519PublicKey]
     signing_key: Ed25519PrivateKey | None = None
+    # Keys of the installation's other signers (the central server, other kiosks): a code they
+    # signed may name someone this server has not met yet. A code signed with this server's own
+    # key names someone it knew: when that person is gone, so is the code.
+    other_signers: frozenset[str] = frozenset()
 
     @property
     def signing_key_id(self) -> str | None:
@@ -269,7 +273,7 @@ class KeyRing:
         return claims
 
     def public_only(self) -> KeyRing:
-        return KeyRing(dict(self.public_keys))
+        return KeyRing(dict(self.public_keys), other_signers=self.other_signers)
 
 
 def generate_keyring() -> KeyRing:

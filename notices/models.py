@@ -84,3 +84,19 @@ class HostNotice(SQLModel, table=True):
     email_attempts: int = Field(default=0)
     email_next_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     email_error: str | None = Field(default=None, max_length=200)
+
+
+class DoorNotice(SQLModel, table=True):
+    """On a kiosk of an installation: an exposure notice the central server gave (its id there),
+    waiting for its visitor's next scan at this door. Names the visitor by uid only; deleted
+    once shown here and reported, or once shown at another door, or with retention."""
+
+    __tablename__ = "door_notice"
+
+    notice_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    visitor_uid: str = Field(max_length=24, index=True)
+    venue_name: str = Field(max_length=200)
+    exposed_from: datetime = Field(sa_type=UtcDateTime)
+    exposed_until: datetime = Field(sa_type=UtcDateTime)
+    created_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    seen_at: datetime | None = Field(default=None, sa_type=UtcDateTime)

@@ -147,8 +147,15 @@ def notice_for_kiosk(*, session: Session, visitor_id: int | None, now: datetime)
     notice = session.exec(select(ExposureNotice).where(
         ExposureNotice.visitor_id == visitor_id, ExposureNotice.seen_at_kiosk_at.is_(None))
         .order_by(ExposureNotice.created_at.desc())).first()
-    if notice is None:
-        return None
+    if notice is None:  # on a kiosk of an installation: one the central server sent down
+        from notices.doors import door_notice_for
+
+        waiting = door_notice_for(session, visitor_id=visitor_id, now=now)
+        if waiting is None:
+            return None
+        session.commit()
+        return {"id": waiting.notice_id, **texts.notice_lines(
+            venue=waiting.venue_name, start=waiting.exposed_from, end=waiting.exposed_until)}
     view = notice_view(session, notice)
     notice.seen_at_kiosk_at = now
     session.add(notice)
@@ -276,6 +283,15 @@ def purge_notices(*, session: Session, before: datetime | None,
         host_condition = or_(host_condition, HostNotice.visitor_id.in_(ids))
     session.execute(delete(HostNotice).where(host_condition)
                     .execution_options(synchronize_session=False))
+    from notices.models import DoorNotice
+
+    if before is not None:
+        session.execute(delete(DoorNotice).where(DoorNotice.created_at < before)
+                        .execution_options(synchronize_session=False))
+    if ids:
+        session.execute(delete(DoorNotice).where(DoorNotice.visitor_uid.in_(
+            select(Visitor.uid).where(Visitor.id.in_(ids)))).execution_options(
+            synchronize_session=False))
     if before is not None:
         session.execute(delete(Exposure).where(
             Exposure.created_at < before,

@@ -22,6 +22,8 @@ MESSAGES = {
     "batch_too_large": _l("The batch is too large."),
     "batch_refused": _l("The batch contradicts data already stored and was not saved."),
     "invalid_cursor": _l("The sync cursor is not valid."),
+    "invalid_keys": _l("The list of keys could not be read."),
+    "invalid_notices": _l("The list of notices could not be read."),
 }
 
 
@@ -74,6 +76,55 @@ def push():
     return jsonify({"stored": outcome.stored, "rejected": outcome.rejected})
 
 
+@bp.post("/keys")
+def keys():
+    """A device announces its own signing keys' public halves (every round; known ones change
+    nothing). Answers with how many changed."""
+    from sync.keys import KeyListError, accept_announcement, read_keys
+
+    device = _device()
+    if device is None:
+        return _unauthorized()
+    body, problem = read_json_body()
+    if problem is not None:
+        return problem
+    try:
+        announced = read_keys(body.get("keys") if isinstance(body, dict) else None)
+    except KeyListError as exc:
+        return api_error("invalid_keys", MESSAGES["invalid_keys"], 422,
+                         {str(exc): MESSAGES["invalid_keys"]})
+    changed = accept_announcement(db.session.connection(), device_id=device.id, keys=announced,
+                                  now=clock.now())
+    db.session.commit()
+    if changed:
+        from declarations.keystore import keystore_of
+
+        keystore_of(current_app._get_current_object()).forget()
+    return jsonify({"changed": changed})
+
+
+@bp.post("/notices/shown")
+def notices_shown():
+    """A device showed these exposure notices on its door screen (ids and times)."""
+    from notices.doors import mark_shown
+
+    device = _device()
+    if device is None:
+        return _unauthorized()
+    body, problem = read_json_body()
+    if problem is not None:
+        return problem
+    try:
+        changed = mark_shown(db.session, items=body.get("notices") if isinstance(body, dict)
+                             else None, now=clock.now())
+    except ValueError:
+        db.session.rollback()
+        return api_error("invalid_notices", MESSAGES["invalid_notices"], 422,
+                         {"notices": MESSAGES["invalid_notices"]})
+    db.session.commit()
+    return jsonify({"changed": changed})
+
+
 @bp.get("/pull")
 def pull():
     device = _device()
@@ -82,7 +133,8 @@ def pull():
     since = request.args.get("since") or None
     try:
         changes = downsync.changes_since(session=db.session, device=device, cursor=since,
-                                         now=clock.now())
+                                         now=clock.now(),
+                                         staff_held=(request.args.get("staff") or "")[:64] or None)
     except downsync.BadCursor:
         return api_error("invalid_cursor", MESSAGES["invalid_cursor"], 422,
                          {"since": MESSAGES["invalid_cursor"]})

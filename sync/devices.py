@@ -72,8 +72,12 @@ def revoke_device(*, session: Session, device_id: int, now: datetime) -> SyncDev
     if device is None:
         raise DeviceError("unknown_device")
     if device.revoked_at is None:
+        from sync.keys import retire_device_keys
+
         device.revoked_at = now
         session.add(device)
+        # The keys it signed codes with are retired: a stolen kiosk signs nothing accepted.
+        retire_device_keys(session.connection(), device_id=device.id, now=now)
         session.commit()
     return device
 

@@ -1,20 +1,26 @@
 """Down the other way: what the central server tells its devices, and how a kiosk applies it.
 
-The central side answers `changes_since(cursor)`: the device's venue and its settings, and the
-personal codes withdrawn centrally since the cursor (a visitor's `tokens_valid_after`). The
-cursor is the latest withdrawal time sent; each answer looks back a little before it, because a
+The central side answers `changes_since(cursor)`: the device's venue and its settings, every
+signer's public key with the retired ones marked (sync/keys.py), the personal codes withdrawn
+centrally since the cursor (a visitor's `tokens_valid_after`) and the people erased since it
+(their uid, `erased`: the kiosk erases its own record of them and keeps their codes dead). The
+cursor is the latest withdrawal or erasure time sent; each answer looks back a little before it, because a
 transaction that began earlier can commit later. Applying is idempotent, so seeing a change twice
 changes nothing."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlmodel import Session, select
 
 from core.models import Venue
+from sync import keys
 from sync.models import SyncDevice
-from visits.models import Visitor
+from visits.models import Visitor, VisitorTombstone
+
+logger = logging.getLogger(__name__)
 
 # Withdrawals committed this long after their timestamp are still seen (long transactions).
 LOOK_BACK = timedelta(minutes=5)
@@ -48,30 +54,59 @@ def _venue_json(venue: Venue) -> dict:
 
 
 def changes_since(*, session: Session, device: SyncDevice, cursor: str | None,
-                  now: datetime) -> dict:
+                  now: datetime, staff_held: str | None = None) -> dict:
+    """`staff_held`: the digest of the central accounts the kiosk holds (sync/staff.py); the
+    list is sent only when it differs."""
+    from notices import doors as door_notices
+    from sync import staff
+
     since = _parse_cursor(cursor)
+    after = since - LOOK_BACK if since is not None else None
     query = select(Visitor.uid, Visitor.tokens_valid_after).where(
         Visitor.tokens_valid_after.is_not(None))
-    if since is not None:
-        query = query.where(Visitor.tokens_valid_after > since - LOOK_BACK)
-    rows = session.exec(query.order_by(Visitor.tokens_valid_after).limit(PAGE)).all()
+    if after is not None:
+        query = query.where(Visitor.tokens_valid_after > after)
+    withdrawn = session.exec(query.order_by(Visitor.tokens_valid_after).limit(PAGE)).all()
+    erased_query = select(VisitorTombstone.uid, VisitorTombstone.deleted_at)
+    if after is not None:
+        erased_query = erased_query.where(VisitorTombstone.deleted_at > after)
+    erased = session.exec(erased_query.order_by(VisitorTombstone.deleted_at).limit(PAGE)).all()
+    notices = door_notices.new_for_doors(session, since=after, limit=PAGE)
+    shown = door_notices.shown_since(session, since=after, limit=PAGE)
+    # Every list is ordered by its time; the cursor moves to the newest time sent, but not past
+    # the end of a list that filled its page (the rest of that list comes next).
+    times = [[at for _uid, at in withdrawn], [at for _uid, at in erased],
+             [datetime.fromisoformat(n["created_at"]) for n in notices],
+             [datetime.fromisoformat(n["at"]) for n in shown]]
+    ends = [column[-1] for column in times if len(column) == PAGE]
     newest = since
-    for _uid, at in rows:
-        if newest is None or at > newest:
-            newest = at
+    for column in times:
+        for at in column:
+            if (newest is None or at > newest) and all(at <= end for end in ends):
+                newest = at
     venue = session.get(Venue, device.venue_id)
+    same_staff, accounts = staff.unchanged(session, device.venue_id, staff_held)
     return {
         "cursor": f"r:{newest.isoformat()}" if newest is not None else None,
-        "more": len(rows) == PAGE,
+        "more": bool(ends),
         "venues": [_venue_json(venue)],
-        "withdrawn": [{"uid": uid, "tokens_valid_after": at.isoformat()} for uid, at in rows],
+        "keys": keys.all_keys(session.connection()),
+        "withdrawn": [{"uid": uid, "tokens_valid_after": at.isoformat()}
+                      for uid, at in withdrawn]
+        + [{"uid": uid, "tokens_valid_after": at.isoformat(), "erased": True}
+           for uid, at in erased],
+        "notices": notices,
+        "notices_shown": shown,
+        "staff": None if same_staff else accounts,
     }
 
 
-def apply_changes(*, session: Session, changes: dict) -> int:
+def apply_changes(*, session: Session, changes: dict, erased: list | None = None) -> int:
     """Apply a pull answer on the kiosk; returns how many records changed. Commits. What comes
     from the central server is not captured again (the triggers are off inside this transaction
-    only: SQLite runs one writer at a time, so no door write falls in the gap)."""
+    only: SQLite runs one writer at a time, so no door write falls in the gap). The uids of
+    people erased centrally are added to `erased` (the caller erases them here)."""
+    erased = [] if erased is None else erased
     from sync.models import SyncState
 
     capturing = session.execute(sa.select(SyncState.capture).where(SyncState.id == 1)).scalar()
@@ -80,9 +115,15 @@ def apply_changes(*, session: Session, changes: dict) -> int:
     changed = 0
     for item in changes.get("venues") or ():
         changed += _apply_venue(session, item)
+    try:
+        changed += keys.apply_installation_keys(session.connection(),
+                                                keys.read_keys(changes.get("keys") or []),
+                                                now=datetime.now(timezone.utc))
+    except keys.KeyListError:
+        logger.warning("the central server's list of keys could not be read; kept ours")
     for item in changes.get("withdrawn") or ():
         uid, at = item.get("uid"), item.get("tokens_valid_after")
-        if not isinstance(uid, str) or not isinstance(at, str):
+        if not isinstance(uid, str) or not isinstance(at, str) or len(uid) > 64:
             continue
         try:
             when = datetime.fromisoformat(at)
@@ -90,12 +131,30 @@ def apply_changes(*, session: Session, changes: dict) -> int:
             continue
         if when.tzinfo is None:
             when = when.replace(tzinfo=timezone.utc)
+        if item.get("erased") is True:
+            if session.get(VisitorTombstone, uid) is None:
+                session.add(VisitorTombstone(uid=uid, deleted_at=when))
+                changed += 1
+            erased.append(uid)
         result = session.execute(
             sa.update(Visitor).where(
                 Visitor.uid == uid,
                 sa.or_(Visitor.tokens_valid_after.is_(None), Visitor.tokens_valid_after < when))
             .values(tokens_valid_after=when))
         changed += result.rowcount or 0
+    from notices import doors as door_notices
+
+    if isinstance(changes.get("staff"), list):
+        from sync import staff
+
+        venues = changes.get("venues") or [{}]
+        code = venues[0].get("code") if isinstance(venues[0], dict) else None
+        if isinstance(code, str):
+            changed += staff.apply(session, accounts=changes["staff"], venue_code=code,
+                                   now=datetime.now(timezone.utc))
+    changed += door_notices.keep_for_door(session, changes.get("notices"))
+    changed += door_notices.drop_shown_elsewhere(session, changes.get("notices_shown"))
+    door_notices.forget_people(session, erased)
     if capturing:
         session.execute(sa.update(SyncState).where(SyncState.id == 1).values(capture=True))
     session.commit()
@@ -123,18 +182,37 @@ def _apply_venue(session: Session, item) -> int:
     return 1
 
 
-def pull(session: Session, client) -> int:
-    """One pull round against the central server (the service's `pull` step): every page until
-    nothing more, then the cursor is kept. Returns the records changed."""
+def pull(session: Session, client, app=None) -> int:
+    """One pull round against the central server (the service's `pull` step): the kiosk's own
+    keys announced, then every page until nothing more, then the cursor is kept. People erased
+    centrally are erased here; when the central server retired this kiosk's signing key, a new
+    one is made (and announced next round). Returns the records changed."""
     from sync import outbox
 
+    from notices import doors as door_notices
+
+    if app is not None:
+        announced = keys.own_keys(session.connection(), _keys_dir(app))
+        session.rollback()
+        client.call("POST", "/api/v1/sync/keys", {"keys": announced})
+    shown = door_notices.shown_here(session)
+    session.rollback()
+    if shown:  # notices shown at this door: the tracer sees them shown, other doors drop them
+        client.call("POST", "/api/v1/sync/notices/shown", {"notices": shown})
+        door_notices.forget_reported(session, [item["id"] for item in shown])
+        session.commit()
     changed = 0
+    erased: list[str] = []
     for _ in range(100):
         cursor = outbox.state(session).pull_cursor
         session.rollback()
-        path = "/api/v1/sync/pull" + (f"?since={_quote(cursor)}" if cursor else "")
+        from sync import staff
+
+        held = staff.digest(staff.held_here(session))
+        session.rollback()
+        path = f"/api/v1/sync/pull?staff={held}" + (f"&since={_quote(cursor)}" if cursor else "")
         changes = client.call("GET", path)
-        changed += apply_changes(session=session, changes=changes)
+        changed += apply_changes(session=session, changes=changes, erased=erased)
         state = outbox.state(session)
         if changes.get("cursor"):
             state.pull_cursor = str(changes["cursor"])[:200]
@@ -142,7 +220,34 @@ def pull(session: Session, client) -> int:
             session.commit()
         if not changes.get("more"):
             break
+    if app is not None:
+        _after_pull(session, app, erased)
     return changed
+
+
+def _keys_dir(app):
+    from pathlib import Path
+
+    return Path(app.instance_path) / "keys"
+
+
+def _after_pull(session: Session, app, erased: list[str]) -> None:
+    from declarations.keystore import keystore_of, rotate
+    from tracing.privacy import erase_visitor
+
+    for uid in erased:
+        visitor = session.exec(select(Visitor).where(Visitor.uid == uid)).first()
+        if visitor is not None:
+            erase_visitor(session=session, visitor=visitor, actor="central",
+                          now=app.extensions["clock"].now())
+    store = keystore_of(app)
+    store.forget()
+    if store.ring().signing_key is None:  # our key was retired centrally: sign with a new one
+        from core.db import db
+
+        kid = rotate(db.engine(app), _keys_dir(app))
+        store.forget()
+        logger.warning("this kiosk's signing key was retired centrally; now signing with %s", kid)
 
 
 def _quote(text: str) -> str:

@@ -78,6 +78,8 @@ def sync_once(*, session: Session, client: CentralClient, now: datetime,
         push_pending(session=session, client=client, stop=stop, progress=result)
         if pull is not None:
             result.pulled = pull(session, client)
+            # What the pull itself recorded (the audit entry of an erasure applied here).
+            push_pending(session=session, client=client, stop=stop, progress=result)
     except Unreachable as exc:
         logger.info("central server unreachable (%s)", exc)
         session.rollback()

@@ -28,7 +28,7 @@ def run_sync_once(app: Flask, stop=None):
     with db.new_session(app) as session:
         result = service.sync_once(session=session, client=central_client(app),
                                    now=app.extensions["clock"].now(),
-                                   pull=downsync.pull, stop=stop)
+                                   pull=lambda s, c: downsync.pull(s, c, app), stop=stop)
     return result
 
 

@@ -17,7 +17,7 @@ from core.models import User, Venue
 from declarations.models import Declaration
 from notices.services import purge_notices
 from tracing.folding import id_search_key, phone_search_key
-from visits.models import Visit, Visitor
+from visits.models import Visit, Visitor, VisitorTombstone
 
 
 class PrivacyError(ValueError):
@@ -120,6 +120,9 @@ def erase_visitor(*, session: Session, visitor: Visitor, actor: User, now: datet
     Encounters heard at the door stay (they hold no personal data) but lose their link. The
     audit event keeps only the visitor id and the counts."""
     ids = [visitor.id, *session.exec(select(Visitor.id).where(Visitor.declarant_id == visitor.id))]
+    # Their codes stay dead at every door of the installation (the uids only; see sync/downsync).
+    for uid in session.exec(select(Visitor.uid).where(Visitor.id.in_(ids))).all():
+        session.merge(VisitorTombstone(uid=uid, deleted_at=now))
     visit_ids = select(Visit.id).where(Visit.visitor_id.in_(ids))
     purge_notices(session=session, before=None, visitor_ids=ids)
     declaration_ids = select(Declaration.id).where(Declaration.visitor_id.in_(ids))

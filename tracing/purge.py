@@ -18,7 +18,7 @@ from tracing.counts import YIELD_ROWS, chunks, visit_rows
 from tracing.models import DailyVenueStat
 from tracing.retention import fold_daily, purge_cutoff
 from tracing.visit_lists import Actor, iso_local
-from visits.models import Visit, Visitor
+from visits.models import Visit, Visitor, VisitorTombstone
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +94,9 @@ def purge_personal_data(*, session: Session, now: datetime, days: int,
     purge_notices(session=session, before=cutoff, visitor_ids=list(session.exec(
         select(Visitor.id).where(Visitor.created_at < cutoff, ~has_visit, ~has_declaration))))
     visitors = _purge_visitors(session, cutoff)
+    # An erased person's uid is kept as long as a code can live (codes never outlive retention).
+    session.exec(sa.delete(VisitorTombstone).where(VisitorTombstone.deleted_at < cutoff)
+                 .execution_options(synchronize_session=False))
 
     result = PurgeResult(cutoff, visits, encounters, declarations, visitors, len(counts))
     # A run that found nothing to delete changed no data: the nightly job on a quiet kiosk would

@@ -51,6 +51,17 @@ class Visitor(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UtcDateTime)
 
 
+class VisitorTombstone(SQLModel, table=True):
+    """The uid of a person erased on request (no personal data): their personal codes stay dead
+    at every door, including doors that never knew them and would otherwise take a code signed
+    elsewhere in the installation as a newcomer's. Kept as long as a code can live."""
+
+    __tablename__ = "visitor_tombstone"
+
+    uid: str = Field(primary_key=True, max_length=UID_LENGTH)
+    deleted_at: datetime = Field(sa_type=UtcDateTime, index=True)
+
+
 class OpenedBy(StrEnum):
     scan = "scan"               # personal QR / CCCD / national QR at the kiosk camera
     phone_form = "phone_form"   # the visitor's own phone after declaring

@@ -115,6 +115,8 @@ MATRIX = {
     # A kiosk device of an installation talking to the central server (sync/).
     ("/api/v1/sync/push", "POST"): DEVICE,
     ("/api/v1/sync/pull", "GET"): DEVICE,
+    ("/api/v1/sync/keys", "POST"): DEVICE,
+    ("/api/v1/sync/notices/shown", "POST"): DEVICE,
 }
 
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
@@ -286,7 +288,8 @@ def test_every_route_refuses_callers_without_its_role_and_serves_those_with_it(a
                 assert _refused(response, api=api, signed_in=False), f"{method} {url} loopback"
         if access == DEVICE:
             response = _request(app.test_client(), method, url, environ_base=ALICE,
-                                json={"rows": {}} if method == "POST" else None,
+                                json={"rows": {}, "keys": [], "notices": []}
+                                if method == "POST" else None,
                                 headers={"Authorization": f"Bearer {sample['device']}"})
             assert response.status_code == 200, f"{method} {url} as the device"
     assert checked == 4 * len(MATRIX)

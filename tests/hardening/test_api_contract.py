@@ -49,7 +49,8 @@ FUZZ = settings(max_examples=25, derandomize=True, deadline=None, database=None,
 LOOPBACK = {"REMOTE_ADDR": "127.0.0.1"}
 SCAN_OPERATIONS = {"POST /api/v1/checkins", "POST /api/v1/scan", "POST /api/v1/checkins/confirm"}
 # An enrolled kiosk device's calls to the central server (its credential, never a staff token).
-DEVICE_OPERATIONS = {"POST /api/v1/sync/push", "GET /api/v1/sync/pull"}
+DEVICE_OPERATIONS = {"POST /api/v1/sync/push", "GET /api/v1/sync/pull", "POST /api/v1/sync/keys",
+                     "POST /api/v1/sync/notices/shown"}
 FUZZ_CASES = [(label, who) for label in sorted(OPERATIONS)
               for who in ("anonymous", "tracer", "admin")
               ] + [(label, "screen") for label in sorted(SCAN_OPERATIONS)

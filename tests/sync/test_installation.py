@@ -205,6 +205,7 @@ def test_two_doors_one_central_server_every_visit_once(installation):
     assert (status, left["action"]) == (200, "check_out"), left
     status, body = _post(central.port, "/api/v1/declarations", _person(3, "Lê", "Cường"))
     assert status == 201, body
+    cuong = body["token"]
 
     # Door A's link drops silently: its door keeps answering at once.
     a.proxy.cut()
@@ -259,9 +260,18 @@ def test_two_doors_one_central_server_every_visit_once(installation):
     assert "Trần Văn Bình" in json.dumps([c for c in contacts["contacts"]],
                                          ensure_ascii=False), contacts
 
+    # One installation, any door: codes signed by door A and by the central server check in at
+    # the other door once it has heard the signers' keys (a round after they were announced).
+    def checks_in(kiosk, token) -> bool:
+        status, body = scan(kiosk, token)
+        return status == 200 and body["action"] == "check_in"
+
+    wait_until(lambda: checks_in(a, cuong), timeout=30, interval=0.5)
+    an_at_a = tokens[1]
+    wait_until(lambda: checks_in(b, an_at_a), timeout=30, interval=0.5)
+
     # An also declares at door B (that door makes its own record of him). The central office
     # withdraws every code of An's: both doors refuse them within a minute.
-    an_at_a = tokens[1]
     an_at_b = declare(b.port, 1, "An")["token"]
     wait_until(lambda: _pending(b) == 0, timeout=30, interval=0.5)
     revoke = (
@@ -285,6 +295,7 @@ def test_two_doors_one_central_server_every_visit_once(installation):
         status, body = scan(kiosk, token)
         return status == 422 and body["code"] == "token_revoked"
 
-    wait_until(lambda: refused(a, an_at_a) and refused(b, an_at_b), timeout=60, interval=0.5)
+    wait_until(lambda: refused(a, an_at_a) and refused(b, an_at_b) and refused(b, an_at_a),
+               timeout=60, interval=0.5)
     assert time.monotonic() - withdrawn_at < 60
     engine.dispose()
