@@ -143,6 +143,9 @@ class Defaults:
     SYNC_READ_TIMEOUT_S = 20.0
     # The desk warns when the oldest change not yet on the central server is older than this.
     SYNC_BACKLOG_WARN_MIN = 15
+    # Once everything is on the central server, a kiosk keeps closed visits, encounters and
+    # declarations this many hours, then only visitors' uids (sync/trim.py).
+    KEEP_FORWARDED_H = 24
     # PostgreSQL: give up connecting after this long, and cancel a statement running longer
     # (a central server unreachable or stuck answers 503 in seconds instead of hanging requests).
     DATABASE_CONNECT_TIMEOUT_S = 5
@@ -200,7 +203,8 @@ def _finalise(app: Flask) -> None:
                          ("EVENTS_HEARTBEAT_S", 1), ("SCREEN_IDLE_S", 5),
                          ("STREAM_LIMIT", 1), ("SERVER_THREADS", 1),
                          ("IMAGE_MAX_PIXELS", 1), ("SYNC_INTERVAL_S", 1),
-                         ("SYNC_BACKLOG_WARN_MIN", 1), ("DATABASE_CONNECT_TIMEOUT_S", 1),
+                         ("SYNC_BACKLOG_WARN_MIN", 1), ("KEEP_FORWARDED_H", 1),
+                         ("DATABASE_CONNECT_TIMEOUT_S", 1),
                          ("DATABASE_STATEMENT_TIMEOUT_S", 1)):
         try:
             config[key] = int(config[key])

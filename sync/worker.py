@@ -25,10 +25,14 @@ def run_sync_once(app: Flask, stop=None):
     """One round (push, then pull) for this app; returns the service's Result."""
     from sync import downsync, service
 
+    from sync.trim import maybe_trim
+
     with db.new_session(app) as session:
         result = service.sync_once(session=session, client=central_client(app),
                                    now=app.extensions["clock"].now(),
                                    pull=lambda s, c: downsync.pull(s, c, app), stop=stop)
+        if result.error is None and result.pending == 0:
+            maybe_trim(app, session)
     return result
 
 

@@ -82,7 +82,7 @@ def make_kiosk(kiosk_template, tmp_path):
 
 
 def declaration(**changes) -> dict:
-    return dict(DESIGN_EXAMPLE, symptoms=[], exposures=[], venue_code="HQ", **changes)
+    return {**DESIGN_EXAMPLE, "symptoms": [], "exposures": [], "venue_code": "HQ", **changes}
 
 
 def declare(kiosk, **changes) -> dict:
