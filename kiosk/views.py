@@ -131,15 +131,31 @@ def device_kiosk_id(venue: Venue) -> int | None:
 
 def public_url_warning() -> str:
     """Why the venue QR cannot be shown or printed ('' when it can): KIOSK_PUBLIC_URL unset or
-    on loopback would make a QR that visitors' phones cannot open."""
-    return public_url_message(current_app.config.get("PUBLIC_URL"))
+    on loopback would make a QR that visitors' phones cannot open (unless the central server of
+    this kiosk's installation gave its own phone form's link)."""
+    message = public_url_message(current_app.config.get("PUBLIC_URL"))
+    if message and _central_form_url() is not None:
+        return ""
+    return message
 
 
-def venue_url(venue: Venue) -> str:
-    """The venue's signed link on the configured public address (callers check
-    public_url_warning() first: without one there is no link worth printing)."""
-    return build_venue_url(current_app.config["PUBLIC_URL"], venue.code,
-                           current_app.config["SECRET_KEY"])
+def _central_form_url() -> str | None:
+    """On a kiosk of an installation: the central server's phone form for this kiosk's venue,
+    as the last sync round gave it (None on a stand-alone kiosk, or before the first round)."""
+    provider = current_app.extensions.get("central_phone_form_url")  # sync's, when installed
+    return provider(current_app, db.session) if provider is not None else None
+
+
+def venue_url(venue: Venue) -> str | None:
+    """The venue's signed link: on this server's public address, or, on a kiosk whose phones
+    cannot reach it, the central server's phone form for the kiosk's own venue (a declaration
+    made there reaches the central server whatever the kiosk's network). None: no link."""
+    if not public_url_message(current_app.config.get("PUBLIC_URL")):
+        return build_venue_url(current_app.config["PUBLIC_URL"], venue.code,
+                               current_app.config["SECRET_KEY"])
+    if venue.code == current_app.config["VENUE"]:
+        return _central_form_url()
+    return None
 
 
 def device_status() -> dict[str, str]:
@@ -324,10 +340,11 @@ def screen():
 def venue_qr():
     """The venue's signed link as an SVG QR code (public: it is printed on the poster too)."""
     venue = kiosk_venue()
-    if public_url_warning():
+    link = venue_url(venue)
+    if link is None:
         abort(404)  # a QR that phones cannot open is worse than none
     buffer = io.BytesIO()
-    segno.make(venue_url(venue), error="m", micro=False).save(
+    segno.make(link, error="m", micro=False).save(
         buffer, kind="svg", scale=10, border=4, xmldecl=False, title=venue.name
     )
     response = Response(buffer.getvalue(), mimetype="image/svg+xml")
@@ -647,11 +664,13 @@ def poster(code: str):
     venue = get_venue(session=db.session, code=code)
     if venue is None:
         abort(404)
-    if public_url_warning():
+    link = venue_url(venue)
+    if link is None:
+        message = public_url_message(current_app.config.get("PUBLIC_URL"))
         abort(make_response(render_template("core/error.html", status=409,
-                                            message=public_url_warning()), 409))
+                                            message=message), 409))
     try:
-        pdf = render_poster(PosterVenue(venue.code, venue.name, venue.address, venue_url(venue)))
+        pdf = render_poster(PosterVenue(venue.code, venue.name, venue.address, link))
     except PosterError as exc:
         logger.warning("poster for venue %s failed: %s", venue.id, exc)
         abort(503, description=str(exc))

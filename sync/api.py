@@ -125,6 +125,17 @@ def notices_shown():
     return jsonify({"changed": changed})
 
 
+def _form_link(venue_code: str) -> str | None:
+    """This server's phone form for a venue, when phones can reach it (its public address)."""
+    from core.public_url import public_url_message
+    from declarations.venue_links import build_venue_url
+
+    public = current_app.config.get("PUBLIC_URL")
+    if public_url_message(public):
+        return None
+    return build_venue_url(public, venue_code, current_app.config["SECRET_KEY"])
+
+
 @bp.get("/pull")
 def pull():
     device = _device()
@@ -134,7 +145,8 @@ def pull():
     try:
         changes = downsync.changes_since(session=db.session, device=device, cursor=since,
                                          now=clock.now(),
-                                         staff_held=(request.args.get("staff") or "")[:64] or None)
+                                         staff_held=(request.args.get("staff") or "")[:64] or None,
+                                         form_link=_form_link)
     except downsync.BadCursor:
         return api_error("invalid_cursor", MESSAGES["invalid_cursor"], 422,
                          {"since": MESSAGES["invalid_cursor"]})

@@ -54,9 +54,11 @@ def _venue_json(venue: Venue) -> dict:
 
 
 def changes_since(*, session: Session, device: SyncDevice, cursor: str | None,
-                  now: datetime, staff_held: str | None = None) -> dict:
+                  now: datetime, staff_held: str | None = None,
+                  form_link=None) -> dict:
     """`staff_held`: the digest of the central accounts the kiosk holds (sync/staff.py); the
-    list is sent only when it differs."""
+    list is sent only when it differs. `form_link(venue_code)`: the central server's phone-form
+    link for a venue (None when it has no public address)."""
     from notices import doors as door_notices
     from sync import staff
 
@@ -90,6 +92,8 @@ def changes_since(*, session: Session, device: SyncDevice, cursor: str | None,
         "cursor": f"r:{newest.isoformat()}" if newest is not None else None,
         "more": bool(ends),
         "venues": [_venue_json(venue)],
+        "phone_form_url": form_link(venue.code) if form_link is not None else None,
+        "server_time": now.isoformat(),
         "keys": keys.all_keys(session.connection()),
         "withdrawn": [{"uid": uid, "tokens_valid_after": at.isoformat()}
                       for uid, at in withdrawn]
@@ -144,6 +148,16 @@ def apply_changes(*, session: Session, changes: dict, erased: list | None = None
         changed += result.rowcount or 0
     from notices import doors as door_notices
 
+    link = changes.get("phone_form_url")
+    if link is None or (isinstance(link, str) and len(link) <= 500
+                        and link.startswith(("https://", "http://"))):
+        from sync import outbox
+
+        state = outbox.state(session)
+        if state.phone_form_url != link:
+            state.phone_form_url = link
+            session.add(state)
+            changed += 1
     if isinstance(changes.get("staff"), list):
         from sync import staff
 
@@ -211,7 +225,10 @@ def pull(session: Session, client, app=None) -> int:
         held = staff.digest(staff.held_here(session))
         session.rollback()
         path = f"/api/v1/sync/pull?staff={held}" + (f"&since={_quote(cursor)}" if cursor else "")
+        sent = app.extensions["clock"].now() if app is not None else None
         changes = client.call("GET", path)
+        if sent is not None:
+            _note_clock(session, changes.get("server_time"), sent, app.extensions["clock"].now())
         changed += apply_changes(session=session, changes=changes, erased=erased)
         state = outbox.state(session)
         if changes.get("cursor"):
@@ -223,6 +240,23 @@ def pull(session: Session, client, app=None) -> int:
     if app is not None:
         _after_pull(session, app, erased)
     return changed
+
+
+def _note_clock(session: Session, server_time, sent: datetime, received: datetime) -> None:
+    """How far the central server's clock is ahead of ours (against the middle of the call)."""
+    try:
+        theirs = datetime.fromisoformat(server_time) if isinstance(server_time, str) else None
+    except ValueError:
+        theirs = None
+    if theirs is None or theirs.tzinfo is None:
+        return
+    ours = sent + (received - sent) / 2
+    from sync import outbox
+
+    state = outbox.state(session)
+    state.clock_offset_s = int(round((theirs - ours).total_seconds()))
+    session.add(state)
+    session.commit()
 
 
 def _keys_dir(app):

@@ -44,6 +44,11 @@ class SyncState(SQLModel, table=True):
     last_success_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     last_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     last_error: str | None = Field(default=None, max_length=64)
+    # The central server's phone form for this kiosk's venue (its signed link on the central
+    # server's public address): the door's venue QR when phones cannot reach the kiosk itself.
+    phone_form_url: str | None = Field(default=None, max_length=500)
+    # How far the central server's clock is ahead of this kiosk's (seconds), at the last pull.
+    clock_offset_s: int | None = Field(default=None)
 
 
 class SyncDevice(SQLModel, table=True):

@@ -9,7 +9,9 @@ A kiosk's own signing key is published to the central server and from there to e
 its keys). A person erased on request leaves their uid behind (`visitor_tombstone`, no personal
 data), so that their codes stay dead at doors that never knew them. A kiosk keeps the exposure
 notices the central server gave until their visitor's next scan (`door_notice`). The central
-server's receptionists of a kiosk's venue are sent down (`staff_user.from_central`).
+server's receptionists of a kiosk's venue are sent down (`staff_user.from_central`), and its
+phone form's link for the kiosk's venue (`sync_state.phone_form_url`); a kiosk keeps how far
+its clock is off the central server's (`sync_state.clock_offset_s`).
 """
 from __future__ import annotations
 
@@ -25,6 +27,9 @@ depends_on = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('sync_state', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('phone_form_url', sa.String(length=500), nullable=True))
+        batch_op.add_column(sa.Column('clock_offset_s', sa.Integer(), nullable=True))
     with op.batch_alter_table('staff_user', schema=None) as batch_op:
         batch_op.add_column(sa.Column('from_central', sa.Boolean(), nullable=False,
                                       server_default=sa.false()))
@@ -71,3 +76,6 @@ def downgrade() -> None:
         batch_op.drop_column('device_id')
     with op.batch_alter_table('staff_user', schema=None) as batch_op:
         batch_op.drop_column('from_central')
+    with op.batch_alter_table('sync_state', schema=None) as batch_op:
+        batch_op.drop_column('clock_offset_s')
+        batch_op.drop_column('phone_form_url')

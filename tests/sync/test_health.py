@@ -84,3 +84,44 @@ def test_a_silent_central_server_is_given_up_on_within_the_read_timeout(make_kio
         for connection in held:
             connection.close()
         listener.close()
+
+
+def test_a_kiosk_clock_minutes_off_is_shown_and_loses_nothing(app, central, make_venue, enrol,
+                                                              make_kiosk, session):
+    """The kiosk's clock runs 7 minutes slow: /healthz and the desk say so after a round (the
+    central server's time comes with each pull), and the visits it recorded arrive, with the
+    times the door gave them."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlmodel import select
+
+    from visits.models import Visit
+
+    make_venue(code="HQ", name="Trụ sở chính", closing_time=None)
+    kiosk = make_kiosk("a", central_url=central.url, token=enrol())
+    slow = ManualClock(datetime.now(timezone.utc) - timedelta(minutes=7))
+    kiosk.extensions["clock"] = slow
+    with db.new_session(kiosk) as kiosk_session:
+        create_user(session=kiosk_session, username="letan", role="receptionist",
+                    password=PASSWORD, venue_codes=["HQ"], now=T0)
+    declare(kiosk)
+    body = kiosk.test_client().get("/healthz").get_json()
+    assert body["components"]["sync"]["clock_offset_s"] is None  # not known before a round
+    assert kiosk.test_cli_runner().invoke(args=["sync", "once"]).exit_code == 0
+    body = kiosk.test_client().get("/healthz").get_json()
+    assert abs(body["components"]["sync"]["clock_offset_s"] - 420) <= 30
+    assert any("clock is 7 minutes off the central server's" in w for w in body["warnings"])
+    desk = kiosk.test_client()
+    desk.post("/login", data={"username": "letan", "password": PASSWORD})
+    assert "Đồng hồ của kiosk này lệch 7 phút" in desk.get("/kiosk/desk").get_data(as_text=True)
+    [visit] = session.exec(select(Visit)).all()
+    assert abs((visit.checked_in_at - slow.now()).total_seconds()) < 5
+
+
+def test_a_right_clock_gives_no_warning(app, central, make_venue, enrol, make_kiosk):
+    make_venue(code="HQ", name="Trụ sở chính", closing_time=None)
+    kiosk = make_kiosk("a", central_url=central.url, token=enrol())
+    assert kiosk.test_cli_runner().invoke(args=["sync", "once"]).exit_code == 0
+    body = kiosk.test_client().get("/healthz").get_json()
+    assert abs(body["components"]["sync"]["clock_offset_s"]) <= 2
+    assert not any("clock" in w for w in body.get("warnings", []))
