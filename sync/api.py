@@ -46,6 +46,17 @@ def _unauthorized():
     return api_error("device_unauthorized", MESSAGES["device_unauthorized"], 401)
 
 
+def _device_and_body():
+    """(device, JSON body, None), or (None, None, the refusal) for a device's write call."""
+    device = _device()
+    if device is None:
+        return None, None, _unauthorized()
+    body, problem = read_json_body()
+    if problem is not None:
+        return None, None, problem
+    return device, body, None
+
+
 @bp.post("/push")
 def push():
     device = _device()
@@ -82,12 +93,9 @@ def keys():
     nothing). Answers with how many changed."""
     from sync.keys import KeyListError, accept_announcement, read_keys
 
-    device = _device()
-    if device is None:
-        return _unauthorized()
-    body, problem = read_json_body()
-    if problem is not None:
-        return problem
+    device, body, refusal = _device_and_body()
+    if refusal is not None:
+        return refusal
     try:
         announced = read_keys(body.get("keys") if isinstance(body, dict) else None)
     except KeyListError as exc:
@@ -108,12 +116,9 @@ def notices_shown():
     """A device showed these exposure notices on its door screen (ids and times)."""
     from notices.doors import mark_shown
 
-    device = _device()
-    if device is None:
-        return _unauthorized()
-    body, problem = read_json_body()
-    if problem is not None:
-        return problem
+    _device_row, body, refusal = _device_and_body()
+    if refusal is not None:
+        return refusal
     try:
         changed = mark_shown(db.session, items=body.get("notices") if isinstance(body, dict)
                              else None, now=clock.now())
