@@ -304,8 +304,22 @@ def privacy():
                 rights.audit_view(session=db.session, visitor=visitor, actor=_actor(),
                                   now=clock.now())
     status = 422 if error else 200
+    from flask_babel import get_locale
+
+    from declarations.identity import country_name
+    from declarations.questions import EXPOSURES, GENDERS, SYMPTOMS
+
+    lang = "en" if str(get_locale()) == "en" else "vi"
     return render_template("tracing/privacy.html", records=records, error=error, phone=phone,
-                           id_number=id_number, searched=bool(phone or id_number)), status
+                           id_number=id_number, searched=bool(phone or id_number),
+                           genders=GENDERS, symptom_labels=SYMPTOMS, exposure_labels=EXPOSURES,
+                           result_labels=DECLARATION_RESULTS,
+                           country=lambda code: country_name(code, lang) or code), status
+
+
+# A declaration's triage result, on the visitor's record.
+DECLARATION_RESULTS = {"clear": _l("no symptom or exposure declared"),
+                       "needs_review": _l("flagged for a receptionist")}
 
 
 @bp.get("/privacy/<int:visitor_id>.json")
