@@ -33,6 +33,7 @@ MODULES = {
     "decode": ["decode per 1280×720 frame"],
     "camera": ["camera loop"],
     "scan_to_screen": ["scan to screen"],
+    "scan_to_paint": ["scan to paint"],
     "ble": ["BLE ingest"],
     "http": ["check-in throughput", "declaration submit"],
     "contacts": ["contact query"],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 # bench1's modules; another helper's modules have their own test.
-MODULES = ("decode", "camera", "scan_to_screen", "ble", "kiosk_process")
+MODULES = ("decode", "camera", "scan_to_screen", "scan_to_paint", "ble", "kiosk_process")
 FIELDS = {"figure": str, "how": str, "target": str, "measured": str, "comparison": str,
           "data": dict}
 
