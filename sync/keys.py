@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 _keys = TokenKey.__table__
 # A signer has a handful of keys (one per rotation); more in one call is not a kiosk's doing.
 MAX_KEYS = 50
+# Keys a device may have accepted at once (not retired): a rotation a month for most of a year.
+MAX_KEYS_PER_DEVICE = 10
 MAX_PEM = 400
 
 
@@ -101,10 +103,17 @@ def accept_announcement(connection: sa.Connection, *, device_id: int, keys: list
     published under the device; a key the device retired is retired. A key already known as
     another signer's is left alone (a device speaks for its own keys only). Returns the changes."""
     changed = 0
+    held = connection.execute(sa.select(sa.func.count()).select_from(_keys).where(
+        _keys.c.device_id == device_id, _keys.c.retired_at.is_(None))).scalar_one()
     for key in keys:
         row = connection.execute(sa.select(_keys.c.device_id, _keys.c.retired_at)
                                  .where(_keys.c.kid == key["kid"])).first()
         if row is None:
+            if key["retired_at"] is None and held >= MAX_KEYS_PER_DEVICE:
+                logger.warning("device %s: announced more keys than it may hold; ignored",
+                               device_id)
+                continue
+            held += key["retired_at"] is None
             connection.execute(_keys.insert().values(
                 kid=key["kid"], public_pem=key["public_pem"], created_at=now,
                 retired_at=key["retired_at"], device_id=device_id))

@@ -195,3 +195,26 @@ def test_an_erased_persons_uid_is_kept_only_as_long_as_a_code_can_live(app, sess
     session.commit()
     purge_personal_data(session=session, now=T0, days=21, actor="test")
     assert session.exec(select(VisitorTombstone.uid)).all() == ["b" * 24]
+
+
+def test_a_device_cannot_flood_the_installation_with_keys(app, central, make_venue, enrol,
+                                                          session):
+    """Every key a device announces is accepted everywhere: at most MAX_KEYS_PER_DEVICE (10)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from declarations.tokens import key_id_of
+    from sync.client import CentralClient
+    from sync.keys import MAX_KEYS_PER_DEVICE
+
+    make_venue(code="HQ", name="Trụ sở chính", closing_time=None)
+    client = CentralClient(central.url, enrol())
+    keys = []
+    for _ in range(MAX_KEYS_PER_DEVICE + 5):
+        public = Ed25519PrivateKey.generate().public_key()
+        keys.append({"kid": key_id_of(public), "retired_at": None, "public_pem": public.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()})
+    assert client.call("POST", "/api/v1/sync/keys", {"keys": keys}) == {"changed": 10}
+    assert client.call("POST", "/api/v1/sync/keys", {"keys": keys}) == {"changed": 0}
+    session.expire_all()
+    assert len(session.exec(select(TokenKey).where(TokenKey.device_id.is_not(None))).all()) == 10
