@@ -181,9 +181,9 @@ def _plan_for_instant_ranges(session: Session) -> None:
     # then starts parallel workers, whose start-up costs more than all the scans (several ms,
     # worse on a busy machine). The same misestimate makes a case with many index visits look
     # expensive enough to JIT-compile, which costs tens of ms more than the query itself. For
-    # this transaction only.
-    session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
-    session.execute(sa.text("SET LOCAL jit = off"))
+    # this transaction only (SET LOCAL), in one round trip.
+    session.execute(sa.text("SELECT set_config('max_parallel_workers_per_gather', '0', true), "
+                            "set_config('jit', 'off', true)"))
 
 
 def find_contacts_in_sql(*, session: Session, index_visits: Sequence[VisitView],
@@ -194,22 +194,29 @@ def find_contacts_in_sql(*, session: Session, index_visits: Sequence[VisitView],
         return report
     if before_min < 0 or after_min < 0:
         raise ValueError("buffers cannot be negative")
-    venues = _venues(session, index_visits)
     _plan_for_instant_ranges(session)
     views: dict[int, VisitView] = {v.id: v for v in index_visits}
     params = contact_sql.parameters(
         [(v.id, v.venue_id, v.visitor_id, v.checked_in_at, v.effective_end_at)
          for v in index_visits], before_min=before_min, after_min=after_min, now=now)
-    for rank, row in enumerate(session.execute(contact_sql.CONTACTS_STATEMENT, params),
-                               start=1):
-        view = views.get(row[0])
-        if view is None:
-            view = views[row[0]] = visit_row_view(row[:12], venues[row[1]], now, row[12])
-        report.contacts.append(ContactRow(rank, views[row[13]], view,
-                                          round(row[14] / 60, 1), round(row[15] / 60, 1)))
+    for rank, (visit_id, venue_id, visitor_id, checked_in_at, checked_out_at, opened_by,
+               closed_by, status, full_name, phone, id_number, id_type, end, index_id,
+               overlap_s, simultaneous_s) in enumerate(
+            session.execute(contact_sql.CONTACTS_STATEMENT, params).all(), start=1):
+        index = views[index_id]
+        view = views.get(visit_id)
+        if view is None:   # a contact is at its index visit's venue
+            view = views[visit_id] = VisitView(
+                id=visit_id, venue_id=venue_id, venue_code=index.venue_code,
+                venue_name=index.venue_name, visitor_id=visitor_id, full_name=full_name,
+                phone=phone, id_number=id_number, id_type=id_type, checked_in_at=checked_in_at,
+                checked_out_at=checked_out_at, effective_end_at=end, opened_by=opened_by,
+                closed_by=closed_by, status=status)
+        report.contacts.append(ContactRow(rank, index, view, round(overlap_s / 60, 1),
+                                          round(simultaneous_s / 60, 1)))
     for rank, (index_id, protocol, rolling_id, first_seen_at, last_seen_at, duration_s,
                overlap_s, best_rssi, sightings, linked) in enumerate(
-            session.execute(contact_sql.DEVICES_STATEMENT, params), start=1):
+            session.execute(contact_sql.DEVICES_STATEMENT, params).all(), start=1):
         report.devices.append(DeviceRow(
             rank, views[index_id], protocol, rolling_id, first_seen_at, last_seen_at,
             round(duration_s / 60, 1), round(overlap_s / 60, 1), best_rssi, sightings, linked))

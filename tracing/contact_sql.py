@@ -31,6 +31,12 @@ def _overlap_s(o_start: str, o_end: str, a_start: str, a_end: str) -> str:
             f" interval '0'))")
 
 
+def _seconds(numeric: str) -> str:
+    """Exact seconds handed to Python as a float: PostgreSQL rounds numeric to float8 correctly,
+    as float(Decimal) and timedelta.total_seconds() do, and float8 loads without a Decimal."""
+    return f"CAST({numeric} AS float8)"
+
+
 # The index visits (their effective ends computed by the caller) with their buffered windows
 # [ws, we] and their venue's rules for visits left open.
 _WINDOWS = """
@@ -56,21 +62,23 @@ _OTHER_END = (f"coalesce(o.checked_out_at, greatest(o.checked_in_at, least("
               f"CAST(:now AS timestamptz), o.checked_in_at + make_interval(mins => w.max_stay_min),"
               f" {_CLOSING})))")
 
-_VISIT_SCANS = """
-  SELECT o.id, o.visitor_id, o.checked_in_at, o.checked_out_at, o.opened_by, o.closed_by,
-         o.status
-  FROM visit o WHERE o.venue_id = w.venue_id AND o.checked_in_at < w.ws
-                 AND o.checked_out_at >= w.ws
+# The visitor's columns are read with each candidate (as tracing.visit_lists does): joined after
+# the scans, PostgreSQL would pick a merge join over the whole visitor table for a few hundred
+# rows.
+_VISIT_COLUMNS = """o.id, o.visitor_id, o.checked_in_at, o.checked_out_at, o.opened_by,
+         o.closed_by, o.status, p.full_name, p.phone_e164, p.id_number, p.id_type"""
+_VISIT_SCANS = f"""
+  SELECT {_VISIT_COLUMNS}
+  FROM visit o JOIN visitor p ON p.id = o.visitor_id
+  WHERE o.venue_id = w.venue_id AND o.checked_in_at < w.ws AND o.checked_out_at >= w.ws
   UNION ALL
-  SELECT o.id, o.visitor_id, o.checked_in_at, o.checked_out_at, o.opened_by, o.closed_by,
-         o.status
-  FROM visit o WHERE o.venue_id = w.venue_id AND o.checked_in_at < w.ws
-                 AND o.checked_out_at IS NULL
+  SELECT {_VISIT_COLUMNS}
+  FROM visit o JOIN visitor p ON p.id = o.visitor_id
+  WHERE o.venue_id = w.venue_id AND o.checked_in_at < w.ws AND o.checked_out_at IS NULL
   UNION ALL
-  SELECT o.id, o.visitor_id, o.checked_in_at, o.checked_out_at, o.opened_by, o.closed_by,
-         o.status
-  FROM visit o WHERE o.venue_id = w.venue_id AND o.checked_in_at >= w.ws
-                 AND o.checked_in_at <= w.we
+  SELECT {_VISIT_COLUMNS}
+  FROM visit o JOIN visitor p ON p.id = o.visitor_id
+  WHERE o.venue_id = w.venue_id AND o.checked_in_at >= w.ws AND o.checked_in_at <= w.we
 """
 
 CONTACTS = _WINDOWS + f"""
@@ -80,14 +88,13 @@ CONTACTS = _WINDOWS + f"""
   WHERE o.visitor_id <> ALL(CAST(:visitor_ids AS integer[]))
     AND o.id <> ALL(CAST(:ids AS integer[])))
 SELECT c.id, c.venue_id, c.visitor_id, c.checked_in_at, c.checked_out_at, c.opened_by,
-       c.closed_by, c.status, p.full_name, p.phone_e164, p.id_number, p.id_type,
-       c.o_end, c.index_id, c.overlap_s, c.simultaneous_s
+       c.closed_by, c.status, c.full_name, c.phone_e164, c.id_number, c.id_type,
+       c.o_end, c.index_id, {_seconds('c.overlap_s')}, {_seconds('c.simultaneous_s')}
 FROM (SELECT c.*, {_overlap_s('c.checked_in_at', 'c.o_end', 'c.ws', 'c.we')} AS overlap_s,
              {_overlap_s('c.checked_in_at', 'c.o_end', 'c.s_in', 'c.s_end')} AS simultaneous_s
       FROM c
       WHERE {_meets('c.checked_in_at', 'c.o_end', 'c.ws', 'c.we')}
          OR {_meets('c.checked_in_at', 'c.o_end', 'c.s_in', 'c.s_end')}) c
-JOIN visitor p ON p.id = c.visitor_id
 ORDER BY c.overlap_s DESC, c.simultaneous_s DESC, c.checked_in_at, c.id, c.index_id
 """
 
@@ -115,8 +122,9 @@ DEVICES = _WINDOWS + f"""
   WHERE h.visit_id IS NULL OR h.visit_id <> ALL(CAST(:ids AS integer[])))
 SELECT h.index_id, h.protocol, h.rolling_id, min(h.first_seen_at) AS first_seen_at,
        max(h.last_seen_at) AS last_seen_at,
-       sum(extract(epoch FROM h.last_seen_at - h.first_seen_at)) AS duration_s,
-       sum({_overlap_s('h.first_seen_at', 'h.last_seen_at', 'h.ws', 'h.we')}) AS overlap_s,
+       {_seconds("sum(extract(epoch FROM h.last_seen_at - h.first_seen_at))")} AS duration_s,
+       {_seconds(f"sum({_overlap_s('h.first_seen_at', 'h.last_seen_at', 'h.ws', 'h.we')})")}
+         AS overlap_s,
        max(h.rssi_max) AS best_rssi, sum(h.count) AS sightings,
        (array_agg(h.visit_id ORDER BY h.first_seen_at, h.id)
           FILTER (WHERE h.visit_id IS NOT NULL))[1] AS linked_visit_id
@@ -137,12 +145,12 @@ CONTACT_COLUMNS = (
     sa.column("full_name", sa.String), sa.column("phone_e164", sa.String),
     sa.column("id_number", sa.String), sa.column("id_type", sa.String),
     sa.column("o_end", _T), sa.column("index_id", sa.Integer),
-    sa.column("overlap_s", sa.Float), sa.column("simultaneous_s", sa.Float))
+    sa.column("overlap_s"), sa.column("simultaneous_s"))
 DEVICE_COLUMNS = (
     sa.column("index_id", sa.Integer), sa.column("protocol", sa.String),
     sa.column("rolling_id", sa.String), sa.column("first_seen_at", _T),
-    sa.column("last_seen_at", _T), sa.column("duration_s", sa.Float),
-    sa.column("overlap_s", sa.Float), sa.column("best_rssi", sa.Integer),
+    sa.column("last_seen_at", _T), sa.column("duration_s"),
+    sa.column("overlap_s"), sa.column("best_rssi", sa.Integer),
     sa.column("sightings", sa.Integer), sa.column("linked_visit_id", sa.Integer))
 
 CONTACTS_STATEMENT = sa.text(CONTACTS).columns(*CONTACT_COLUMNS)
