@@ -38,7 +38,9 @@ MODULES = {
     "contacts": ["contact query"],
     "export": ["export"],
     "kiosk_process": ["kiosk process"],
-    "sync": ["central ingest (20 kiosks)", "catch-up (5,000 visits + 50,000 encounters)"],
+    "sync": ["central ingest (20 kiosks)",
+             "central ingest at 2,000 visits/s (20 kiosks, open loop)",
+             "catch-up (5,000 visits + 50,000 encounters)"],
 }
 # A module that runs longer than this is stopped (its rows say so); the kiosk soak is 10 minutes.
 TIMEOUT_S = {"kiosk_process": 20 * 60, "sync": 25 * 60}
