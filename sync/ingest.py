@@ -63,6 +63,12 @@ def apply_batch(*, session: Session, device: SyncDevice, rows, now: datetime,
         raise BatchError("invalid_batch", "rows must map table names to lists")
     if sum(len(v) if isinstance(v, list) else MAX_ROWS + 1 for v in rows.values()) > MAX_ROWS:
         raise BatchError("batch_too_large", f"at most {MAX_ROWS} rows per batch")
+    if session.get_bind().dialect.name == "postgresql":
+        # The driver prepares a statement it sees often, and PostgreSQL may then keep one plan
+        # for it; planned while the tables were small (a new central server, a catch-up), the
+        # uid look-ups stay sequential scans as the tables grow. Planned afresh each time (a
+        # fraction of a ms), they use the uid indexes. For this transaction only.
+        session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
     venue = session.get(Venue, device.venue_id)
     outcome = Outcome()
     checked: dict[str, list[dict]] = {}
