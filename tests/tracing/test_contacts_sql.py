@@ -2,7 +2,8 @@
 the pure matching of tracing.contacts, on a generated data set full of edges: windows that touch,
 zero-length stays, overlaps on the minimum-overlap boundary, one visitor's several visits, open
 visits closed by venue rules across local and UTC midnight, before/after buffers, phones heard
-several times and the index case's own phone; with the server in another time zone."""
+several times and the index case's own phone, all from two doors of each venue; with the
+server in another time zone."""
 from __future__ import annotations
 
 import random
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from ble_beacon.models import Encounter
-from core.models import Venue
+from core.models import Kiosk, Venue
 from tests.support.databases import dialect
 from tracing import contact_query
 from tracing.contacts import LOCAL_TZ, effective_end
@@ -48,6 +49,11 @@ def generated(session):
         Venue(code="DAWN", name="Đóng 6:30", closing_time=time(6, 30), created_at=NOW),
     ]
     session.add_all(venues)
+    session.flush()
+    # Two doors at every venue, as on a central server: visits and phones heard come from both.
+    doors = {v.id: [Kiosk(venue_id=v.id, name=f"Cổng {n}", created_at=NOW) for n in "AB"]
+             for v in venues}
+    session.add_all([door for pair in doors.values() for door in pair])
     people = [Visitor(full_name=f"Người {i}", name_folded=f"nguoi {i}",
                       phone_e164=f"+849130{i:05d}", id_number=f"0010900{i:05d}",
                       id_type="cccd", created_at=NOW, updated_at=NOW) for i in range(30)]
@@ -112,6 +118,8 @@ def generated(session):
                 visits.append(Visit(visitor_id=rng.choice(others).id, venue_id=anchor.venue_id,
                                     checked_in_at=start, checked_out_at=out, opened_by="scan",
                                     closed_by="scan"))
+    for visit in visits:
+        visit.kiosk_id = rng.choice(doors[visit.venue_id]).id
     session.add_all(visits)
     session.flush()
 
@@ -148,6 +156,8 @@ def generated(session):
                 venue_id=venue_id, protocol=protocol, rolling_id=rolling, first_seen_at=first,
                 last_seen_at=last, count=1, rssi_min=-95, rssi_max=-80, rssi_mean=-85.0,
                 proximity="far"))
+    for encounter in encounters:
+        encounter.kiosk_id = rng.choice(doors[encounter.venue_id]).id
     session.add_all(encounters)
     session.commit()
     return [v.id for v in index_visits]
@@ -190,6 +200,9 @@ def test_the_data_set_reaches_the_edges_it_is_meant_to(session, generated):
     assert len(people) > len(set(people))               # one person, several visits
     assert any(c["still_open"] for c in in_sql["contacts"])
     assert any(d["sightings"] > 1 and d["linked_visit_id"] for d in in_sql["encounters"])
+    doors = dict(session.execute(text("SELECT id, kiosk_id FROM visit")).all())
+    index_doors = {(c["index_visit_id"], doors[c["visit_id"]]) for c in in_sql["contacts"]}
+    assert len(index_doors) > len({c["index_visit_id"] for c in in_sql["contacts"]})
 
 
 def test_sql_path_does_not_depend_on_the_servers_time_zone(session, generated):
