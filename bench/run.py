@@ -84,6 +84,13 @@ def machine() -> dict:
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 
 
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 1)
+    except OSError:
+        return None
+
+
 def machine_line(info: dict) -> str:
     packages = ", ".join(f"{k} {v}" for k, v in info["packages"].items() if v)
     return (f"{info['cpu']}, {info['cores']} cores, {info['ram_gb']} GB RAM; {info['os']}; "
@@ -164,8 +171,12 @@ def render(results: dict) -> str:
         lines.append("- " + " ".join(parts))
     timing = results.get("modules") or {}
     if timing:
-        lines += ["", "Time per module: " + ", ".join(
-            f"{name} {info['seconds']:.0f} s" for name, info in timing.items()) + "."]
+        lines += ["", "Time per module (with the 1-minute load average before → after it, on "
+                  f"{results['machine']['cores']} cores): " + ", ".join(
+                      f"{name} {info['seconds']:.0f} s" + (
+                          f" (load {info['load'][0]} → {info['load'][1]})"
+                          if info.get("load") and None not in info["load"] else "")
+                      for name, info in timing.items()) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -212,12 +223,15 @@ def main() -> None:
         if name not in only:
             continue
         print(f"== {name}", file=sys.stderr, flush=True)
+        # The machine is shared: the load average around each module says how much of it the
+        # module had (the figures of a run under heavy load are not comparable with a quiet one).
+        load_before = _load()
         rows, seconds = run_module(name, args.quick)
         for row in rows:
             row["module"] = name
             print(f"   {row['figure']}: {row['measured']} (met: {row['met']})", file=sys.stderr)
         rows_by_module[name] = rows
-        timing[name] = {"seconds": round(seconds, 1)}
+        timing[name] = {"seconds": round(seconds, 1), "load": [load_before, _load()]}
     results = {
         "machine": machine(),
         "quick": args.quick,
