@@ -144,6 +144,47 @@ def _visit_rows(n: int, start: datetime) -> dict:
     return {"visitor": visitors, "declaration": declarations, "visit": visits}
 
 
+def _open_loop(base: str, tokens: list[str], per_batch: int, seconds: int,
+               start: datetime) -> dict:
+    """Each kiosk sends one batch a second on a schedule (kiosks staggered across the second),
+    whatever the answers take: the offered rate is fixed, and each batch's time counts from when
+    it was due, not from when a slow answer let it go (no coordinated omission)."""
+    from sync.client import CentralClient
+
+    kiosks = len(tokens)
+    work = [[{"last_seq": 1000 + b, "rows": _visit_rows(per_batch, start)}
+             for b in range(seconds)] for _ in range(kiosks)]
+    times: list[float] = []
+    errors: list[str] = []
+    t0 = time.perf_counter() + 0.5
+
+    def kiosk(i: int) -> None:
+        client = CentralClient(base, tokens[i], read_timeout_s=60)
+        for b, body in enumerate(work[i]):
+            due = t0 + i / kiosks + b
+            time.sleep(max(0.0, due - time.perf_counter()))
+            try:
+                answer = client.call("POST", "/api/v1/sync/push", body)
+                if answer.get("rejected"):
+                    errors.append("rejected rows")
+            except Exception as exc:
+                errors.append(type(exc).__name__)
+            times.append(time.perf_counter() - due)
+
+    threads = [threading.Thread(target=kiosk, args=(i,)) for i in range(kiosks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    visits = kiosks * seconds * per_batch
+    return {"offered_visits_per_s": kiosks * per_batch, "seconds": seconds,
+            "visits": visits, "batches": len(times), "achieved_visits_per_s": round(visits / wall),
+            "p50_ms": round(percentile(times, 50) * 1000),
+            "p99_ms": round(percentile(times, 99) * 1000),
+            "max_ms": round(max(times) * 1000), "errors": errors[:5]}
+
+
 def measure_ingest(quick: bool) -> dict:
     from sync.client import CentralClient
 
@@ -184,6 +225,9 @@ def measure_ingest(quick: bool) -> dict:
             for t in threads:
                 t.join()
             wall = time.perf_counter() - t0
+            # The same kiosks at a fixed offered rate: 20 × 100 visits a second = 2,000/s.
+            open_loop = _open_loop(base, tokens, per_batch, 2 if quick else 10,
+                                   start + timedelta(days=1))
         import sqlalchemy as sa
 
         engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
@@ -191,7 +235,9 @@ def measure_ingest(quick: bool) -> dict:
             stored = connection.execute(sa.text("SELECT count(*) FROM visit")).scalar_one()
         engine.dispose()
     visits = kiosks * batches * per_batch
-    return {"kiosks": kiosks, "batches": kiosks * batches, "visits_per_batch": per_batch,
+    stored -= open_loop["visits"]
+    return {"open_loop": open_loop,
+            "kiosks": kiosks, "batches": kiosks * batches, "visits_per_batch": per_batch,
             "visits": visits, "stored": stored, "seconds": round(wall, 2),
             "visits_per_s": round(visits / wall), "p50_ms": round(percentile(times, 50) * 1000),
             "p99_ms": round(percentile(times, 99) * 1000), "errors": errors[:5]}
@@ -350,27 +396,54 @@ def run(quick: bool) -> list[dict]:
     how_ingest = ("N kiosks push at once through sync.client to gunicorn (4 workers × 4 "
                   "threads) on scratch PostgreSQL; each batch = 100 visits with their visitors "
                   "and declarations, as the kiosk's batch builder sends them")
+    closed_target = f"≥ {INGEST_TARGET_VPS:,} visits/s (peak rate)"
+    open_target = (f"p99 ≤ {INGEST_P99_MS} ms per batch at {INGEST_TARGET_VPS:,} visits/s "
+                   "offered")
+    how_open = ("the same central server and kiosks after the peak run, each kiosk sending one "
+                "batch of 100 visits a second on a schedule (staggered; 20 kiosks = 2,000 "
+                "visits/s offered) for 10 s; a batch's time counts from when it was due "
+                "(wrk2-style, no coordinated omission)")
     try:
         m = measure_ingest(quick)
-        met = (m["visits_per_s"] >= INGEST_TARGET_VPS and m["p99_ms"] <= INGEST_P99_MS
-               and m["stored"] == m["visits"] and not m["errors"])
+        met = (m["visits_per_s"] >= INGEST_TARGET_VPS and m["stored"] == m["visits"]
+               and not m["errors"])
+        # With every kiosk always waiting for its answer, `kiosks` batches are in flight at any
+        # time, so the mean time per batch is kiosks ÷ batches per second (Little's law): a
+        # closed-loop p99 is a throughput figure in disguise. Latency is the open-loop row.
+        floor_ms = round(m["kiosks"] * m["visits_per_batch"] / m["visits_per_s"] * 1000)
         miss = None if met else (
-            f"{m['visits_per_s']} visits/s, p99 {m['p99_ms']} ms per batch on this shared 2-core "
-            f"machine (the central server, PostgreSQL and the {m['kiosks']} pushing kiosks share "
-            "it); stored " + f"{m['stored']}/{m['visits']}" + (
-                f"; errors {m['errors']}" if m["errors"] else ""))
+            f"{m['visits_per_s']} visits/s on this shared 2-core machine (the central server, "
+            f"PostgreSQL and the {m['kiosks']} pushing kiosks share it); stored "
+            + f"{m['stored']}/{m['visits']}" + (f"; errors {m['errors']}" if m["errors"] else ""))
         out.append(row(f"central ingest ({m['kiosks']} kiosks)", how=how_ingest,
-                       target=f"≥ {INGEST_TARGET_VPS:,} visits/s, p99 ≤ {INGEST_P99_MS} ms "
-                              "per batch",
-                       measured=f"{m['visits_per_s']:,} visits/s, p99 {m['p99_ms']} ms per "
-                                f"batch ({m['visits']:,} visits in {m['seconds']} s)",
-                       comparison=f"p50 {m['p50_ms']} ms per batch of {m['visits_per_batch']} "
-                                  "visits (300 rows)",
+                       target=closed_target,
+                       measured=f"{m['visits_per_s']:,} visits/s ({m['visits']:,} visits in "
+                                f"{m['seconds']} s)",
+                       comparison=f"per batch of {m['visits_per_batch']} visits (300 rows) p50 "
+                                  f"{m['p50_ms']} ms, p99 {m['p99_ms']} ms: with "
+                                  f"{m['kiosks']} batches always in flight the mean is "
+                                  f"{m['kiosks']} ÷ batches/s ≈ {floor_ms} ms whatever the "
+                                  "server does (latency: next row)",
                        met=met, data=m, miss=miss))
+        o = m["open_loop"]
+        met = (o["p99_ms"] <= INGEST_P99_MS and not o["errors"]
+               and o["offered_visits_per_s"] >= INGEST_TARGET_VPS)
+        miss = None if met else (
+            f"p99 {o['p99_ms']} ms per batch at {o['offered_visits_per_s']:,} visits/s offered "
+            f"(achieved {o['achieved_visits_per_s']:,}/s) on this shared 2-core machine"
+            + (f"; errors {o['errors']}" if o["errors"] else ""))
+        out.append(row(f"central ingest at {o['offered_visits_per_s']:,} visits/s "
+                       f"({m['kiosks']} kiosks, open loop)", how=how_open, target=open_target,
+                       measured=f"p99 {o['p99_ms']} ms, p50 {o['p50_ms']} ms per batch "
+                                f"({o['batches']} batches, {o['visits']:,} visits)",
+                       comparison=f"achieved {o['achieved_visits_per_s']:,} visits/s; slowest "
+                                  f"batch {o['max_ms']} ms",
+                       met=met, data=o, miss=miss))
     except Exception as exc:
         out.append(failed_row("central ingest (20 kiosks)", how=how_ingest,
-                              target=f"≥ {INGEST_TARGET_VPS:,} visits/s, p99 ≤ "
-                                     f"{INGEST_P99_MS} ms per batch",
+                              target=closed_target, error=f"{type(exc).__name__}: {exc}"))
+        out.append(failed_row("central ingest at 2,000 visits/s (20 kiosks, open loop)",
+                              how=how_open, target=open_target,
                               error=f"{type(exc).__name__}: {exc}"))
     how_catchup = ("a kiosk's SQLite filled offline (triggers capture every row), then `kiosk "
                    "run` with the central server (gunicorn, PostgreSQL) reachable: time until "

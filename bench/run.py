@@ -39,7 +39,9 @@ MODULES = {
     "contacts": ["contact query"],
     "export": ["export"],
     "kiosk_process": ["kiosk process"],
-    "sync": ["central ingest (20 kiosks)", "catch-up (5,000 visits + 50,000 encounters)"],
+    "sync": ["central ingest (20 kiosks)",
+             "central ingest at 2,000 visits/s (20 kiosks, open loop)",
+             "catch-up (5,000 visits + 50,000 encounters)"],
 }
 # A module that runs longer than this is stopped (its rows say so); the kiosk soak is 10 minutes.
 TIMEOUT_S = {"kiosk_process": 20 * 60, "sync": 25 * 60}
@@ -81,6 +83,13 @@ def machine() -> dict:
     return {"cpu": cpu, "cores": os.cpu_count(), "ram_gb": ram_gb, "os": os_name,
             "python": platform.python_version(), "packages": versions,
             "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 1)
+    except OSError:
+        return None
 
 
 def machine_line(info: dict) -> str:
@@ -163,8 +172,12 @@ def render(results: dict) -> str:
         lines.append("- " + " ".join(parts))
     timing = results.get("modules") or {}
     if timing:
-        lines += ["", "Time per module: " + ", ".join(
-            f"{name} {info['seconds']:.0f} s" for name, info in timing.items()) + "."]
+        lines += ["", "Time per module (with the 1-minute load average before → after it, on "
+                  f"{results['machine']['cores']} cores): " + ", ".join(
+                      f"{name} {info['seconds']:.0f} s" + (
+                          f" (load {info['load'][0]} → {info['load'][1]})"
+                          if info.get("load") and None not in info["load"] else "")
+                      for name, info in timing.items()) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -211,12 +224,15 @@ def main() -> None:
         if name not in only:
             continue
         print(f"== {name}", file=sys.stderr, flush=True)
+        # The machine is shared: the load average around each module says how much of it the
+        # module had (the figures of a run under heavy load are not comparable with a quiet one).
+        load_before = _load()
         rows, seconds = run_module(name, args.quick)
         for row in rows:
             row["module"] = name
             print(f"   {row['figure']}: {row['measured']} (met: {row['met']})", file=sys.stderr)
         rows_by_module[name] = rows
-        timing[name] = {"seconds": round(seconds, 1)}
+        timing[name] = {"seconds": round(seconds, 1), "load": [load_before, _load()]}
     results = {
         "machine": machine(),
         "quick": args.quick,

@@ -69,9 +69,13 @@ def push():
         return api_error("invalid_batch", MESSAGES["invalid_batch"], 422,
                          {"rows": MESSAGES["invalid_batch"]})
     last_seq = body.get("last_seq")
+    if not (isinstance(last_seq, int) and not isinstance(last_seq, bool)
+            and 0 < last_seq < 2**31):
+        last_seq = None
     try:
         outcome = apply_batch(session=db.session, device=device, rows=body["rows"],
-                              now=clock.now(), min_stay_min=current_app.config["MIN_STAY_MIN"])
+                              now=clock.now(), min_stay_min=current_app.config["MIN_STAY_MIN"],
+                              last_seq=last_seq)
     except BatchError as exc:
         db.session.rollback()
         return api_error(exc.code, MESSAGES[exc.code], 422, {"rows": MESSAGES[exc.code]})
@@ -79,11 +83,6 @@ def push():
         db.session.rollback()
         return api_error("batch_refused", MESSAGES["batch_refused"], 422,
                          {"rows": MESSAGES["batch_refused"]})
-    if isinstance(last_seq, int) and not isinstance(last_seq, bool) and 0 < last_seq < 2**31 \
-            and last_seq > device.last_seq:
-        device.last_seq = last_seq
-        db.session.add(device)
-        db.session.commit()
     return jsonify({"stored": outcome.stored, "rejected": outcome.rejected})
 
 

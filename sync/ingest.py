@@ -55,13 +55,20 @@ def _ids(session: Session, table_name: str, key: str, values) -> dict[str, int]:
 
 
 def apply_batch(*, session: Session, device: SyncDevice, rows, now: datetime,
-                min_stay_min: int = 5) -> Outcome:
-    """Store `rows` ({table: [row, …]}) sent by `device`; commits. Rows that do not fit are
-    refused one by one (reported back, never stored), the rest are stored."""
+                min_stay_min: int = 5, last_seq: int | None = None) -> Outcome:
+    """Store `rows` ({table: [row, …]}) sent by `device`; commits, with the device's last outbox
+    seq acknowledged (`last_seq`) in the same transaction. Rows that do not fit are refused one
+    by one (reported back, never stored), the rest are stored."""
     if not isinstance(rows, dict) or any(k not in SYNCED_TABLES for k in rows):
         raise BatchError("invalid_batch", "rows must map table names to lists")
     if sum(len(v) if isinstance(v, list) else MAX_ROWS + 1 for v in rows.values()) > MAX_ROWS:
         raise BatchError("batch_too_large", f"at most {MAX_ROWS} rows per batch")
+    if session.get_bind().dialect.name == "postgresql":
+        # The driver prepares a statement it sees often, and PostgreSQL may then keep one plan
+        # for it; planned while the tables were small (a new central server, a catch-up), the
+        # uid look-ups stay sequential scans as the tables grow. Planned afresh each time (a
+        # fraction of a ms), they use the uid indexes. For this transaction only.
+        session.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
     venue = session.get(Venue, device.venue_id)
     outcome = Outcome()
     checked: dict[str, list[dict]] = {}
@@ -94,6 +101,8 @@ def apply_batch(*, session: Session, device: SyncDevice, rows, now: datetime,
     for item in outcome.rejected:
         outcome.stored[item["table"]] = outcome.stored.get(item["table"], 0)
     device.last_seen_at = now
+    if last_seq is not None and last_seq > device.last_seq:
+        device.last_seq = last_seq
     session.add(device)
     session.commit()
     if outcome.rejected:

@@ -4,7 +4,9 @@ left out, since each server numbers its rows itself) and its references by globa
 checks and stores."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import Callable
 
 import sqlalchemy as sa
 from sqlmodel import SQLModel
@@ -59,17 +61,17 @@ def from_wire(name: str, item) -> dict:
     if not isinstance(item, dict):
         raise Invalid("not an object")
     values = {}
-    for column in own_columns(name):
-        value = item.get(column.name)
+    for column_name, nullable, check in _checks(name):
+        value = item.get(column_name)
         if value is None:
-            if column.name == "details":
-                values[column.name] = {}
+            if column_name == "details":
+                values[column_name] = {}
                 continue
-            if not column.nullable:
-                raise Invalid(f"{column.name} missing")
-            values[column.name] = None
+            if not nullable:
+                raise Invalid(f"{column_name} missing")
+            values[column_name] = None
             continue
-        values[column.name] = _check(column, value)
+        values[column_name] = check(value)
     for field in REFERENCES[name]:
         value = item.get(field)
         if value is not None and (not isinstance(value, str) or not 0 < len(value) <= 64):
@@ -78,8 +80,16 @@ def from_wire(name: str, item) -> dict:
     return values
 
 
-def _check(column: sa.Column, value):
+@functools.cache
+def _checks(name: str) -> tuple[tuple[str, bool, Callable], ...]:
+    """Per column of the table: its name, whether it may be empty, and its check (worked out
+    once per table: a central server checks every row of every batch)."""
+    return tuple((c.name, c.nullable, _checker(c)) for c in own_columns(name))
+
+
+def _checker(column: sa.Column) -> Callable:
     kind = column.type
+    name = column.name
     base = kind.impl if isinstance(kind, sa.types.TypeDecorator) else kind
     python_type = None
     for sql_type, py in ((sa.JSON, dict), (sa.DateTime, datetime), (sa.Boolean, bool),
@@ -88,35 +98,45 @@ def _check(column: sa.Column, value):
             python_type = py
             break
     if isinstance(kind, sa.JSON) or python_type in (dict, list):
-        if not isinstance(value, (list, dict)):
-            raise Invalid(f"{column.name} must be a list or object")
-        return value
-    if python_type is datetime:
-        if not isinstance(value, str) or len(value) > 40:
-            raise Invalid(f"{column.name} must be a date-time")
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise Invalid(f"{column.name} must be a date-time") from None
-        if parsed.tzinfo is None:
-            raise Invalid(f"{column.name} needs a time zone")
-        return parsed
-    if python_type is bool:
-        if not isinstance(value, bool):
-            raise Invalid(f"{column.name} must be true or false")
-        return value
-    if python_type is int:
-        if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**31 - 1:
-            raise Invalid(f"{column.name} must be a whole number")
-        return value
-    if python_type is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise Invalid(f"{column.name} must be a number")
-        return float(value)
-    if python_type is str:
+        def check(value):
+            if not isinstance(value, (list, dict)):
+                raise Invalid(f"{name} must be a list or object")
+            return value
+    elif python_type is datetime:
+        def check(value):
+            if not isinstance(value, str) or len(value) > 40:
+                raise Invalid(f"{name} must be a date-time")
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                raise Invalid(f"{name} must be a date-time") from None
+            if parsed.tzinfo is None:
+                raise Invalid(f"{name} needs a time zone")
+            return parsed
+    elif python_type is bool:
+        def check(value):
+            if not isinstance(value, bool):
+                raise Invalid(f"{name} must be true or false")
+            return value
+    elif python_type is int:
+        def check(value):
+            if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**31 - 1:
+                raise Invalid(f"{name} must be a whole number")
+            return value
+    elif python_type is float:
+        def check(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise Invalid(f"{name} must be a number")
+            return float(value)
+    elif python_type is str:
         length = getattr(kind, "length", None)
-        if not isinstance(value, str) or (length is not None and len(value) > length) \
-                or "\x00" in value:
-            raise Invalid(f"{column.name} must be text of at most {length} characters")
-        return value
-    raise Invalid(f"{column.name} has an unsupported type")
+
+        def check(value):
+            if not isinstance(value, str) or (length is not None and len(value) > length) \
+                    or "\x00" in value:
+                raise Invalid(f"{name} must be text of at most {length} characters")
+            return value
+    else:
+        def check(value):
+            raise Invalid(f"{name} has an unsupported type")
+    return check

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 from ble_beacon.models import Encounter
 from core.audit import record_audit
 from core.models import Venue
+from tracing import contact_sql
 from tracing.contacts import Interval, Sighting, Stay, match_contacts, match_devices
 from tracing.errors import TracingError
 from tracing.visit_lists import (
@@ -158,20 +159,80 @@ def _heard_rows(session: Session, windows: Sequence[tuple[int, datetime, datetim
 
 def find_contacts(*, session: Session, index_visits: Sequence[VisitView], before_min: int,
                   after_min: int, now: datetime) -> ContactReport:
-    """Co-present visits and rolling IDs heard, for the chosen index visits (read-only): two
-    set-based queries over all the index visits' buffered windows, then the pure matching of
-    tracing.contacts on plain rows."""
+    """Co-present visits and rolling IDs heard, for the chosen index visits (read-only). On
+    PostgreSQL the database matches, ranks and groups (tracing.contact_sql) and returns only the
+    final rows; elsewhere (a kiosk's SQLite) two set-based queries fetch the candidate rows and
+    the pure matching of tracing.contacts decides. Both give the same answers."""
+    if session.get_bind().dialect.name == "postgresql":
+        return find_contacts_in_sql(session=session, index_visits=index_visits,
+                                    before_min=before_min, after_min=after_min, now=now)
+    return find_contacts_in_python(session=session, index_visits=index_visits,
+                                   before_min=before_min, after_min=after_min, now=now)
+
+
+def _venues(session: Session, index_visits: Sequence[VisitView]) -> dict[int, Venue]:
+    return {v.id: v for v in session.exec(
+        select(Venue).where(Venue.id.in_({x.venue_id for x in index_visits})))}
+
+
+def _plan_for_instant_ranges(session: Session) -> None:
+    # The "under way at an instant" ranges return a handful of rows, but PostgreSQL cannot
+    # estimate two correlated time columns and plans hundreds; for a UNION of such scans it
+    # then starts parallel workers, whose start-up costs more than all the scans (several ms,
+    # worse on a busy machine). The same misestimate makes a case with many index visits look
+    # expensive enough to JIT-compile, which costs tens of ms more than the query itself. For
+    # this transaction only (SET LOCAL), in one round trip.
+    session.execute(sa.text("SELECT set_config('max_parallel_workers_per_gather', '0', true), "
+                            "set_config('jit', 'off', true)"))
+
+
+def find_contacts_in_sql(*, session: Session, index_visits: Sequence[VisitView],
+                         before_min: int, after_min: int, now: datetime) -> ContactReport:
+    """find_contacts by PostgreSQL (tracing.contact_sql): two statements, final rows only."""
     report = ContactReport(list(index_visits), before_min, after_min)
     if not index_visits:
         return report
-    venues = {v.id: v for v in session.exec(
-        select(Venue).where(Venue.id.in_({x.venue_id for x in index_visits})))}
+    if before_min < 0 or after_min < 0:
+        raise ValueError("buffers cannot be negative")
+    _plan_for_instant_ranges(session)
+    views: dict[int, VisitView] = {v.id: v for v in index_visits}
+    params = contact_sql.parameters(
+        [(v.id, v.venue_id, v.visitor_id, v.checked_in_at, v.effective_end_at)
+         for v in index_visits], before_min=before_min, after_min=after_min, now=now)
+    for rank, (visit_id, venue_id, visitor_id, checked_in_at, checked_out_at, opened_by,
+               closed_by, status, full_name, phone, id_number, id_type, end, index_id,
+               overlap_s, simultaneous_s) in enumerate(
+            session.execute(contact_sql.CONTACTS_STATEMENT, params).all(), start=1):
+        index = views[index_id]
+        view = views.get(visit_id)
+        if view is None:   # a contact is at its index visit's venue
+            view = views[visit_id] = VisitView(
+                id=visit_id, venue_id=venue_id, venue_code=index.venue_code,
+                venue_name=index.venue_name, visitor_id=visitor_id, full_name=full_name,
+                phone=phone, id_number=id_number, id_type=id_type, checked_in_at=checked_in_at,
+                checked_out_at=checked_out_at, effective_end_at=end, opened_by=opened_by,
+                closed_by=closed_by, status=status)
+        report.contacts.append(ContactRow(rank, index, view, round(overlap_s / 60, 1),
+                                          round(simultaneous_s / 60, 1)))
+    for rank, (index_id, protocol, rolling_id, first_seen_at, last_seen_at, duration_s,
+               overlap_s, best_rssi, sightings, linked) in enumerate(
+            session.execute(contact_sql.DEVICES_STATEMENT, params).all(), start=1):
+        report.devices.append(DeviceRow(
+            rank, views[index_id], protocol, rolling_id, first_seen_at, last_seen_at,
+            round(duration_s / 60, 1), round(overlap_s / 60, 1), best_rssi, sightings, linked))
+    return report
+
+
+def find_contacts_in_python(*, session: Session, index_visits: Sequence[VisitView],
+                            before_min: int, after_min: int, now: datetime) -> ContactReport:
+    """find_contacts by the pure matching of tracing.contacts on plain rows: two set-based
+    queries over all the index visits' buffered windows fetch the candidates."""
+    report = ContactReport(list(index_visits), before_min, after_min)
+    if not index_visits:
+        return report
+    venues = _venues(session, index_visits)
     if session.get_bind().dialect.name == "postgresql":
-        # The "under way at an instant" ranges return a handful of rows, but PostgreSQL cannot
-        # estimate two correlated time columns and plans hundreds; for a UNION of such scans
-        # it then starts parallel workers, whose start-up costs more than all the scans (several
-        # ms, worse on a busy machine). For this transaction only.
-        session.execute(sa.text("SET LOCAL max_parallel_workers_per_gather = 0"))
+        _plan_for_instant_ranges(session)
     index_stays = [Stay(v.id, v.venue_id, v.visitor_id, v.interval) for v in index_visits]
     views: dict[int, VisitView] = {v.id: v for v in index_visits}
     windows = _merged_windows(

@@ -207,7 +207,9 @@ def match_devices(index: Sequence[Stay], sightings: Iterable[Sighting], *, befor
     for (index_id, key), by_id in groups.items():
         rows = list(by_id.values())
         window = window_of[index_id]
-        linked = next((s.linked_stay_id for s in rows if s.linked_stay_id is not None), None)
+        # A phone heard several times: the linked stay of its earliest linked sighting.
+        linked = min(((s.interval.start, s.id, s.linked_stay_id) for s in rows
+                      if s.linked_stay_id is not None), default=(None, None, None))[2]
         devices.append(Device(
             index_id=index_id, key=key,
             first_seen_at=min(s.interval.start for s in rows),

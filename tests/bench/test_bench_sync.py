@@ -12,14 +12,15 @@ FIELDS = {"figure": str, "how": str, "target": str, "measured": str, "comparison
           "data": dict}
 
 
-def test_quick_run_fills_both_rows(tmp_path):
+def test_quick_run_fills_every_row(tmp_path):
     process = subprocess.run(
         [sys.executable, "bench/run.py", "--quick", "--only", "sync", "--output", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert process.returncode == 0, process.stderr[-2000:]
     rows = [row for row in json.loads((tmp_path / "results.json").read_text())["rows"]
             if row["module"] == "sync"]
-    assert [row["figure"].split(" (")[0] for row in rows] == ["central ingest", "catch-up"]
+    assert [row["figure"].split(" (")[0] for row in rows] == [
+        "central ingest", "central ingest at 150 visits/s", "catch-up"]
     for row in rows:
         for field, kind in FIELDS.items():
             assert isinstance(row.get(field), kind), (row["figure"], field)
