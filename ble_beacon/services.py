@@ -138,23 +138,26 @@ def link_encounter_to_visit(
     ]
     if kiosk_id is not None:
         conditions.append(Encounter.kiosk_id == kiosk_id)
-    candidates = session.exec(
-        select(Encounter.id).where(*conditions)
+    # One statement finds the strongest unlinked candidate and takes it. On PostgreSQL a row
+    # another check-in is taking right now is skipped (SKIP LOCKED), so racing check-ins still
+    # get the next phone; SQLite has one writer at a time and needs no row lock.
+    strongest = (
+        sa.select(Encounter.id).where(*conditions)
         .order_by(Encounter.rssi_max.desc(), Encounter.first_seen_at.desc(), Encounter.id)
-        .limit(5)
-    ).all()
-    for encounter_id in candidates:
-        taken = session.exec(
-            sa.update(Encounter)
-            .where(Encounter.id == encounter_id, Encounter.visit_id.is_(None))
-            .values(visit_id=visit_id)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if taken:
-            encounter = session.get(Encounter, encounter_id, populate_existing=True)
-            if commit:
-                session.commit()
-            logger.info("visit %s: phone detected (encounter %s, %s)", visit_id, encounter_id,
-                        encounter.protocol if encounter else "?")
-            return encounter
-    return None
+        .limit(1).with_for_update(skip_locked=True).scalar_subquery()
+    )
+    encounter_id = session.execute(
+        sa.update(Encounter)
+        .where(Encounter.id == strongest, Encounter.visit_id.is_(None))
+        .values(visit_id=visit_id)
+        .returning(Encounter.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if encounter_id is None:
+        return None
+    encounter = session.get(Encounter, encounter_id, populate_existing=True)
+    if commit:
+        session.commit()
+    logger.info("visit %s: phone detected (encounter %s, %s)", visit_id, encounter_id,
+                encounter.protocol if encounter else "?")
+    return encounter

@@ -328,6 +328,11 @@ def declaration_state(*, session: Session, visitor_id: int,
     """The rule of the door: apply the newest declaration known, this server's latest for the
     visitor or the one the scanned code describes (None: neither)."""
     latest = latest_declaration(session=session, visitor_id=visitor_id)
+    return _newest_known(latest, claims)
+
+
+def _newest_known(latest: Declaration | None,
+                  claims: TokenClaims | None) -> DeclarationState | None:
     # A code's time is rounded to the minute, never later than it was: a row at or after it is
     # that declaration or a newer one.
     if latest is not None and (claims is None or latest.submitted_at >= claims.declared_at):
@@ -335,6 +340,22 @@ def declaration_state(*, session: Session, visitor_id: int,
     if claims is not None:
         return DeclarationState(claims.declared_at, claims.declaration_status, None)
     return None
+
+
+def _visitor_with_latest_declaration(session: Session, uid: str
+                                     ) -> tuple[Visitor | None, Declaration | None]:
+    """The visitor with this global identity and their latest declaration, in one statement
+    (the door reads both for every scan)."""
+    latest = (
+        sa.select(Declaration.id).where(Declaration.visitor_id == Visitor.id)
+        .order_by(Declaration.submitted_at.desc(), Declaration.id.desc())
+        .limit(1).correlate(Visitor).scalar_subquery()
+    )
+    row = session.exec(
+        select(Visitor, Declaration).outerjoin(Declaration, Declaration.id == latest)
+        .where(Visitor.uid == uid)
+    ).first()
+    return (row[0], row[1]) if row is not None else (None, None)
 
 
 @dataclass(frozen=True)
@@ -358,12 +379,12 @@ def identify_token(*, session: Session, keyring: KeyRing, text: str, now: dateti
         claims = keyring.verify(text, now=now, max_age=max_age)
     except TokenError as exc:
         raise TokenRejected(exc.reason) from None
-    visitor = session.exec(select(Visitor).where(Visitor.uid == claims.visitor_uid)).first()
+    visitor, latest = _visitor_with_latest_declaration(session, claims.visitor_uid)
     if visitor is None:  # purged after the retention period, or deleted on request
         raise TokenRejected("unknown_visitor")
     if visitor.tokens_valid_after is not None and claims.issued_at < visitor.tokens_valid_after:
         raise TokenRejected("revoked")
-    state = declaration_state(session=session, visitor_id=visitor.id, claims=claims)
+    state = _newest_known(latest, claims)
     return TokenIdentity(claims, visitor, state, now - state.declared_at < fresh_for)
 
 

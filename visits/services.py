@@ -8,11 +8,14 @@ import logging
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
+import sqlalchemy as sa
 from sqlalchemy import update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from ble_beacon.services import link_encounter_to_visit
 from core.audit import record_audit
+from core.db import new_uid
 from core.i18n import format_local
 from core.models import User, Venue
 from visits import events
@@ -104,6 +107,75 @@ def last_closed_visit(*, session: Session, visitor_id: int, venue_id: int) -> Vi
         )
         .order_by(Visit.checked_out_at.desc())
     ).first()
+
+
+def stay_at(*, session: Session, visitor_id: int, venue_id: int
+            ) -> tuple[Visit | None, Visit | None]:
+    """(open visit, last closed visit) of the visitor at this venue in one statement: what
+    current_visit and last_closed_visit would answer. The last closed one is only read when no
+    visit is open (as a scan needs it)."""
+    closed = aliased(Visit)
+    last_closed = (
+        sa.select(closed.id)
+        .where(closed.visitor_id == visitor_id, closed.venue_id == venue_id,
+               closed.checked_out_at.is_not(None))
+        .order_by(closed.checked_out_at.desc())
+        .limit(1).scalar_subquery()
+    )
+    rows = session.exec(
+        select(Visit)
+        .where(Visit.visitor_id == visitor_id, Visit.venue_id == venue_id,
+               sa.or_(Visit.checked_out_at.is_(None), Visit.id == last_closed))
+        .order_by(Visit.checked_in_at.desc())
+    ).all()
+    inside = next((v for v in rows if v.checked_out_at is None), None)
+    last = None if inside is not None else next(
+        (v for v in rows if v.checked_out_at is not None), None)
+    return inside, last
+
+
+def open_visit_unless_inside(
+    *,
+    session: Session,
+    visitor_id: int,
+    venue_id: int,
+    now: datetime,
+    opened_by: OpenedBy | str,
+    kiosk_id: int | None = None,
+    declaration_id: int | None = None,
+    status: VisitStatus | str = VisitStatus.clear,
+) -> Visit | None:
+    """open_visit for the door's hot path, in few statements: the visitor's lock, then one
+    `INSERT … SELECT … WHERE NOT EXISTS` (an open visit at the venue) that returns the new id,
+    then the phone link. None (nothing written) when the visitor is inside after all: a
+    concurrent scan opened their visit since the caller looked. The caller commits; the screens
+    hear of the visit once it does. The capture triggers of sync/ see the row as any other."""
+    lock_visitor(session=session, visitor_id=visitor_id)
+    table = Visit.__table__
+    values = {
+        "uid": new_uid(), "visitor_id": visitor_id, "venue_id": venue_id, "kiosk_id": kiosk_id,
+        "declaration_id": declaration_id, "checked_in_at": now,
+        "opened_by": OpenedBy(opened_by).value, "status": VisitStatus(status).value,
+    }
+    inside = aliased(Visit)
+    source = sa.select(*(sa.literal(value, type_=table.c[name].type).label(name)
+                         for name, value in values.items())).where(~sa.exists(
+        sa.select(inside.id).where(inside.visitor_id == visitor_id, inside.venue_id == venue_id,
+                                   inside.checked_out_at.is_(None))))
+    visit_id = session.execute(
+        sa.insert(table).from_select(list(values), source).returning(table.c.id)
+    ).scalar_one_or_none()
+    if visit_id is None:
+        return None
+    # The row as stored, without reading it back (the columns not given keep their defaults).
+    visit = Visit(id=visit_id, **values)
+    app_detected = link_encounter_to_visit(
+        session=session, visit_id=visit_id, venue_id=venue_id, kiosk_id=kiosk_id, now=now,
+        commit=False, new_visit=True) is not None
+    topic, event = visit_event(session=session, visit=visit, action="check_in")
+    events.publish_after_commit(session, topic, {**event, "app_detected": app_detected})
+    logger.info("visit %s opened (%s, %s)", visit_id, visit.opened_by, visit.status)
+    return visit
 
 
 def open_visit(
