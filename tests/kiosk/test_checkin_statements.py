@@ -15,7 +15,7 @@ from tests.conftest import T0
 # visitor with their latest declaration; their stay at the venue; the visitor's lock; the
 # insert (only if no visit is open); the phone link; after the commit, the exposure-notice
 # check. The bearer token is looked up once and then served from the process's short cache.
-MAX_CHECKIN_STATEMENTS = 8
+MAX_CHECKIN_STATEMENTS = 7
 
 
 @pytest.fixture
