@@ -342,19 +342,25 @@ def _newest_known(latest: Declaration | None,
     return None
 
 
-def _visitor_with_latest_declaration(session: Session, uid: str
-                                     ) -> tuple[Visitor | None, Declaration | None]:
-    """The visitor with this global identity and their latest declaration, in one statement
-    (the door reads both for every scan)."""
+def _visitor_with_latest_declaration_statement():
     latest = (
         sa.select(Declaration.id).where(Declaration.visitor_id == Visitor.id)
         .order_by(Declaration.submitted_at.desc(), Declaration.id.desc())
         .limit(1).correlate(Visitor).scalar_subquery()
     )
-    row = session.exec(
-        select(Visitor, Declaration).outerjoin(Declaration, Declaration.id == latest)
-        .where(Visitor.uid == uid)
-    ).first()
+    return (select(Visitor, Declaration).outerjoin(Declaration, Declaration.id == latest)
+            .where(Visitor.uid == sa.bindparam("uid")))
+
+
+# Built once: every scan of a personal code runs it.
+_VISITOR_WITH_LATEST = _visitor_with_latest_declaration_statement()
+
+
+def _visitor_with_latest_declaration(session: Session, uid: str
+                                     ) -> tuple[Visitor | None, Declaration | None]:
+    """The visitor with this global identity and their latest declaration, in one statement
+    (the door reads both for every scan)."""
+    row = session.execute(_VISITOR_WITH_LATEST, {"uid": uid}).first()
     return (row[0], row[1]) if row is not None else (None, None)
 
 

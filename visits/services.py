@@ -9,7 +9,6 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 import sqlalchemy as sa
-from sqlalchemy import update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
@@ -75,13 +74,16 @@ def _finish(session: Session, commit: bool) -> None:
         session.flush()
 
 
+_visitor = Visitor.__table__
+_LOCK_VISITOR = (_visitor.update().where(_visitor.c.id == sa.bindparam("visitor_id"))
+                 .values(updated_at=_visitor.c.updated_at))
+
+
 def lock_visitor(*, session: Session, visitor_id: int) -> None:
     """Serialise check-ins of one visitor (camera and API racing on the same code): a no-op
     UPDATE takes the row lock on PostgreSQL and the write lock on SQLite before we look for an
     open visit, so two identical scans cannot both open one."""
-    session.exec(
-        update(Visitor).where(Visitor.id == visitor_id).values(updated_at=Visitor.updated_at)
-    )
+    session.execute(_LOCK_VISITOR, {"visitor_id": visitor_id})
 
 
 def current_visit(*, session: Session, visitor_id: int, venue_id: int) -> Visit | None:
@@ -109,25 +111,54 @@ def last_closed_visit(*, session: Session, visitor_id: int, venue_id: int) -> Vi
     ).first()
 
 
-def stay_at(*, session: Session, visitor_id: int, venue_id: int
-            ) -> tuple[Visit | None, Visit | None]:
-    """(open visit, last closed visit) of the visitor at this venue in one statement: what
-    current_visit and last_closed_visit would answer. The last closed one is only read when no
-    visit is open (as a scan needs it)."""
+def _stay_statement():
     closed = aliased(Visit)
     last_closed = (
         sa.select(closed.id)
-        .where(closed.visitor_id == visitor_id, closed.venue_id == venue_id,
+        .where(closed.visitor_id == sa.bindparam("visitor_id"),
+               closed.venue_id == sa.bindparam("venue_id"),
                closed.checked_out_at.is_not(None))
         .order_by(closed.checked_out_at.desc())
         .limit(1).scalar_subquery()
     )
-    rows = session.exec(
+    return (
         select(Visit)
-        .where(Visit.visitor_id == visitor_id, Visit.venue_id == venue_id,
+        .where(Visit.visitor_id == sa.bindparam("visitor_id"),
+               Visit.venue_id == sa.bindparam("venue_id"),
                sa.or_(Visit.checked_out_at.is_(None), Visit.id == last_closed))
         .order_by(Visit.checked_in_at.desc())
-    ).all()
+    )
+
+
+# Built once: the door runs these on every scan, only the parameters change.
+_STAY = _stay_statement()
+_OPENED_COLUMNS = ("uid", "visitor_id", "venue_id", "kiosk_id", "declaration_id",
+                   "checked_in_at", "opened_by", "status")
+
+
+def _open_unless_inside_statement():
+    table = Visit.__table__
+    inside = table.alias("inside")
+    source = sa.select(
+        *(sa.bindparam(f"p_{name}", type_=table.c[name].type).label(name)
+          for name in _OPENED_COLUMNS)
+    ).where(~sa.exists(
+        sa.select(inside.c.id).where(inside.c.visitor_id == sa.bindparam("p_visitor_id"),
+                                     inside.c.venue_id == sa.bindparam("p_venue_id"),
+                                     inside.c.checked_out_at.is_(None))))
+    return sa.insert(table).from_select(list(_OPENED_COLUMNS), source).returning(table.c.id)
+
+
+_OPEN_UNLESS_INSIDE = _open_unless_inside_statement()
+
+
+def stay_at(*, session: Session, visitor_id: int, venue_id: int
+            ) -> tuple[Visit | None, Visit | None]:
+    """(open visit, last closed visit) of the visitor at this venue in one statement: what
+    current_visit and last_closed_visit would answer (the last closed one only matters when no
+    visit is open, as a scan needs it)."""
+    rows = session.execute(_STAY, {"visitor_id": visitor_id, "venue_id": venue_id}
+                           ).scalars().all()
     inside = next((v for v in rows if v.checked_out_at is None), None)
     last = None if inside is not None else next(
         (v for v in rows if v.checked_out_at is not None), None)
@@ -151,19 +182,13 @@ def open_visit_unless_inside(
     concurrent scan opened their visit since the caller looked. The caller commits; the screens
     hear of the visit once it does. The capture triggers of sync/ see the row as any other."""
     lock_visitor(session=session, visitor_id=visitor_id)
-    table = Visit.__table__
     values = {
         "uid": new_uid(), "visitor_id": visitor_id, "venue_id": venue_id, "kiosk_id": kiosk_id,
         "declaration_id": declaration_id, "checked_in_at": now,
         "opened_by": OpenedBy(opened_by).value, "status": VisitStatus(status).value,
     }
-    inside = aliased(Visit)
-    source = sa.select(*(sa.literal(value, type_=table.c[name].type).label(name)
-                         for name, value in values.items())).where(~sa.exists(
-        sa.select(inside.id).where(inside.visitor_id == visitor_id, inside.venue_id == venue_id,
-                                   inside.checked_out_at.is_(None))))
     visit_id = session.execute(
-        sa.insert(table).from_select(list(values), source).returning(table.c.id)
+        _OPEN_UNLESS_INSIDE, {f"p_{name}": value for name, value in values.items()}
     ).scalar_one_or_none()
     if visit_id is None:
         return None
