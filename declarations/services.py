@@ -20,7 +20,7 @@ from declarations.rules import DEFAULT_RULES, TriageDecision, TriageRules, triag
 from declarations.schema import CleanDeclaration
 from declarations.tokens import NEEDS_REVIEW, KeyRing, TokenClaims, TokenError
 from visits.models import OpenedBy, Visit, Visitor, VisitStatus
-from visits.services import current_visit, lock_visitor, open_visit
+from visits.services import current_visit, lock_visitor, open_visit_unless_inside
 
 logger = logging.getLogger(__name__)
 
@@ -130,19 +130,29 @@ def _repeat_of(session: Session, key: str, *, now: datetime, keyring: KeyRing,
 
 
 def _attach_visit(session: Session, *, visitor: Visitor, venue: Venue, declaration: Declaration,
-                  now: datetime, opened_by: OpenedBy | str, kiosk_id: int | None) -> Visit:
+                  now: datetime, opened_by: OpenedBy | str, kiosk_id: int | None,
+                  new_visitor: bool = False) -> Visit:
     """Check in, or, when already checked in here, let the open visit follow the new answers.
-    The visitor's row lock first: two declarations of one person at once open one visit."""
-    lock_visitor(session=session, visitor_id=visitor.id)
-    visit = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
-    if visit is None:
-        return open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
-                          opened_by=opened_by, kiosk_id=kiosk_id, declaration_id=declaration.id,
-                          status=declaration.status, commit=False)
-    visit.declaration_id = declaration.id
-    visit.status = VisitStatus(declaration.status).value
-    session.add(visit)
-    session.flush()
+    The visitor's row lock first: two declarations of one person at once open one visit. A
+    visitor made in this transaction has no visit yet and no one else can see their row: no
+    lock, no look. A phone-form check-in links no phone heard at the door: the form says nothing
+    of where its phone stands, and a phone taken here is missing from the scan beside it."""
+    if not new_visitor:
+        lock_visitor(session=session, visitor_id=visitor.id)
+        visit = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
+        if visit is not None:
+            visit.declaration_id = declaration.id
+            visit.status = VisitStatus(declaration.status).value
+            session.add(visit)
+            session.flush()
+            return visit
+    visit = open_visit_unless_inside(
+        session=session, visitor_id=visitor.id, venue_id=venue.id, now=now, opened_by=opened_by,
+        kiosk_id=kiosk_id, declaration_id=declaration.id, status=declaration.status, lock=False,
+        link_phone=OpenedBy(opened_by) != OpenedBy.phone_form)
+    if visit is None:  # not possible under the lock; say so rather than answer without a visit
+        raise RuntimeError(f"visitor {visitor.id}: a visit opened at venue {venue.id} under "
+                           f"their lock")
     return visit
 
 
@@ -165,7 +175,8 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
             return repeat
         visitor = _find_visitor(session, clean, remembered_id=remembered_visitor_id,
                                 declarant=declarant)
-        if visitor is None:
+        new_visitor = visitor is None
+        if new_visitor:
             visitor = Visitor(full_name=clean.full_name, name_folded=clean.name_folded,
                               created_at=now, declarant_id=declarant.id if declarant else None)
         for name in _VISITOR_FIELDS:
@@ -195,7 +206,8 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
         session.add(declaration)
         session.flush()
         visit = _attach_visit(session, visitor=visitor, venue=venue, declaration=declaration,
-                              now=now, opened_by=opened_by, kiosk_id=kiosk_id)
+                              now=now, opened_by=opened_by, kiosk_id=kiosk_id,
+                              new_visitor=new_visitor)
         session.commit()
     except Exception:
         session.rollback()

@@ -175,13 +175,18 @@ def open_visit_unless_inside(
     kiosk_id: int | None = None,
     declaration_id: int | None = None,
     status: VisitStatus | str = VisitStatus.clear,
+    lock: bool = True,
+    link_phone: bool = True,
 ) -> Visit | None:
-    """open_visit for the door's hot path, in few statements: the visitor's lock, then one
+    """open_visit for the hot paths, in few statements: the visitor's lock, then one
     `INSERT … SELECT … WHERE NOT EXISTS` (an open visit at the venue) that returns the new id,
     then the phone link. None (nothing written) when the visitor is inside after all: a
     concurrent scan opened their visit since the caller looked. The caller commits; the screens
-    hear of the visit once it does. The capture triggers of sync/ see the row as any other."""
-    lock_visitor(session=session, visitor_id=visitor_id)
+    hear of the visit once it does. The capture triggers of sync/ see the row as any other.
+    `lock=False`: the caller holds the visitor's lock already (or made the visitor in this
+    transaction); `link_phone=False`: no phone heard at the door belongs to this check-in."""
+    if lock:
+        lock_visitor(session=session, visitor_id=visitor_id)
     values = {
         "uid": new_uid(), "visitor_id": visitor_id, "venue_id": venue_id, "kiosk_id": kiosk_id,
         "declaration_id": declaration_id, "checked_in_at": now,
@@ -194,7 +199,7 @@ def open_visit_unless_inside(
         return None
     # The row as stored, without reading it back (the columns not given keep their defaults).
     visit = Visit(id=visit_id, **values)
-    app_detected = link_encounter_to_visit(
+    app_detected = link_phone and link_encounter_to_visit(
         session=session, visit_id=visit_id, venue_id=venue_id, kiosk_id=kiosk_id, now=now,
         commit=False, new_visit=True) is not None
     topic, event = visit_event(session=session, visit=visit, action="check_in")
