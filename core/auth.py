@@ -178,14 +178,10 @@ def _forget_tokens_on_staff_write(conn, cursor, statement, parameters, context, 
 
 @sa.event.listens_for(sa.engine.Engine, "commit")
 def _forget_tokens_on_staff_commit(conn):
-    # Again at commit: a lookup between the write and its commit read the old row.
-    if conn.info.pop("khaibao.staff_write", False):
+    # Again at commit: a lookup between the write and its commit read the old row. (A mark left
+    # by a rolled-back write costs one needless forgetting at the next commit, nothing more.)
+    if not conn.invalidated and conn.info.pop("khaibao.staff_write", False):
         bearer_cache.forget_all()
-
-
-@sa.event.listens_for(sa.engine.Engine, "rollback")
-def _forget_staff_write_mark(conn):
-    conn.info.pop("khaibao.staff_write", None)
 
 
 @login_manager.request_loader
