@@ -1,8 +1,10 @@
 """Check-in throughput and declaration submit, over HTTP against a real server.
 
-gunicorn with deploy/gunicorn.conf.py (sync workers, as deploy/khaibao-central.service runs it)
-serves the real app on a scratch PostgreSQL database and on a scratch SQLite file, migrated by
-Alembic, ANALYZEd after the data is generated (as a live database with autovacuum would be).
+The real app, served as deploy/ serves it, on a scratch PostgreSQL database (a central server:
+gunicorn with deploy/gunicorn.conf.py, sync workers, as deploy/khaibao-central.service runs it)
+and on a scratch SQLite file (a kiosk device: `flask kiosk run`, waitress in one process, as
+deploy/khaibao-kiosk.service runs it), migrated by Alembic, ANALYZEd after the data is
+generated (as a live database with autovacuum would be).
 Closed loop, wrk (32 connections, each sending its next request when the last is answered: the
 peak rate) posts:
 - `POST /api/v1/checkins` with real Ed25519-signed personal tokens of many visitors (generated
@@ -241,22 +243,37 @@ def declaration_bodies(count: int, offset: int) -> list[str]:
 
 # --- server and load ----------------------------------------------------------------------------
 
+def server_label(kind: str) -> str:
+    """How each database is served, as deploy/ serves it."""
+    if kind == "postgresql":
+        return f"gunicorn {WORKERS} sync workers (deploy/gunicorn.conf.py)"
+    return "`flask kiosk run` (waitress, one process, as deploy/khaibao-kiosk.service)"
+
+
 @contextlib.contextmanager
-def serve(url: str, instance: Path):
-    """gunicorn with the real app factory, as deployed; yields the base URL."""
+def serve(url: str, instance: Path, kind: str = "postgresql"):
+    """The real app as deploy/ serves it; yields the base URL. PostgreSQL is a central
+    server's database: gunicorn with deploy/gunicorn.conf.py. SQLite is a kiosk device's:
+    `flask kiosk run` (waitress, one process, its threads; writers queue on the process lock)."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "KIOSK_SECRET_KEY": "bench-secret-key",
            "KIOSK_CAMERA_SOURCE": "none", "KIOSK_BLE": "off",
            "KIOSK_PUBLIC_RATE_LIMIT": HIGH_LIMIT, "KIOSK_VENUE_RATE_LIMIT": HIGH_LIMIT,
            "KIOSK_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    env["KHAIBAO_BIND"] = f"127.0.0.1:{port}"
-    env["KHAIBAO_WORKERS"] = str(WORKERS)
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    factory = f"app:create_app({{'INSTANCE_PATH': {str(instance)!r}}})"
-    log = open(instance / "gunicorn.log", "wb")
-    proc = subprocess.Popen(
-        [str(gunicorn), "--config", str(GUNICORN_CONF), "--log-level", "warning", factory],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log = open(instance / "server.log", "wb")
+    if kind == "postgresql":
+        env["KHAIBAO_BIND"] = f"127.0.0.1:{port}"
+        env["KHAIBAO_WORKERS"] = str(WORKERS)
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        factory = f"app:create_app({{'INSTANCE_PATH': {str(instance)!r}}})"
+        command = [str(gunicorn), "--config", str(GUNICORN_CONF), "--log-level", "warning",
+                   factory]
+    else:
+        env["KIOSK_INSTANCE_PATH"] = str(instance)
+        command = [str(Path(sys.executable).with_name("flask")), "--app", "app", "kiosk", "run",
+                   "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         import urllib.request
@@ -264,8 +281,8 @@ def serve(url: str, instance: Path):
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError("gunicorn exited: "
-                                   + (instance / "gunicorn.log").read_text()[-2000:])
+                raise RuntimeError("the server exited: "
+                                   + (instance / "server.log").read_text()[-2000:])
             try:
                 with urllib.request.urlopen(base + "/healthz", timeout=2) as answer:
                     if answer.status == 200:
@@ -273,7 +290,7 @@ def serve(url: str, instance: Path):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+                raise RuntimeError("the server did not answer /healthz within 60 s")
             time.sleep(0.2)
         # Every worker imports the app lazily on its first request: warm them all up.
         for _ in range(WORKERS * 8):
@@ -386,7 +403,7 @@ def measure(kind: str, url: str, quick: bool) -> dict:
         decls.write_text("\n".join(decl_bodies) + "\n")
         setup_s = time.perf_counter() - started
         open_seconds = 1 if quick else OPEN_SECONDS
-        with serve(url, instance) as base:
+        with serve(url, instance, kind) as base:
             ceiling = wrk(base, "/healthz", ceiling_s, scratch=scratch)
             settle(base)
             checkin = wrk(base, "/api/v1/checkins", seconds, bodies_file=checkins,
@@ -420,8 +437,7 @@ def _rows_for(result: dict) -> list[dict]:
     kind = result["kind"]
     label = "PostgreSQL" if kind == "postgresql" else "SQLite"
     ceiling, checkin, decl = result["ceiling"], result["checkin"], result["declaration"]
-    server = (f"gunicorn {WORKERS} sync workers (deploy/gunicorn.conf.py), wrk {CONNECTIONS} "
-              f"connections (closed loop)")
+    server = f"{server_label(kind)}, wrk {CONNECTIONS} connections (closed loop)"
     ceiling_text = (f"same server's GET /healthz ceiling {_fmt_rate(ceiling['per_s'])} "
                     f"(p99 {_ms(ceiling['p99_us'])} ms)")
     rows = []
@@ -484,7 +500,7 @@ def _rows_for(result: dict) -> list[dict]:
         met = got["p99_ms"] <= bound and got["errors"] == 0 and got["answered"] == got["requests"]
         rows.append(row(
             figure,
-            how=(f"gunicorn {WORKERS} sync workers (deploy/gunicorn.conf.py); bench/openloop.py "
+            how=(f"{server_label(kind)}; bench/openloop.py "
                  f"sends {path} on a fixed schedule ({got['offered_per_s']:,}/s for "
                  f"{got['requests'] / got['offered_per_s']:g} s, a new connection each, bodies the "
                  f"closed loop did not use) and counts each latency from the request's scheduled "
@@ -549,7 +565,7 @@ def run(quick: bool) -> list[dict]:
                      OPEN_CHECKIN_TARGET),
                     (f"declaration latency at {OPEN_DECLARATION_RATE}/s ({label}, open loop)",
                      OPEN_DECLARATION_TARGET)):
-                rows.append(failed_row(figure, how="gunicorn + wrk", target=target,
+                rows.append(failed_row(figure, how="the deployed server + wrk and bench/openloop.py", target=target,
                                        error=f"{type(exc).__name__}: {exc}"))
     return rows
 
