@@ -19,6 +19,7 @@ from declarations.models import Declaration, DeclarationSource
 from declarations.rules import DEFAULT_RULES, TriageDecision, TriageRules, triage
 from declarations.schema import CleanDeclaration
 from declarations.tokens import NEEDS_REVIEW, KeyRing, TokenClaims, TokenError
+from notices.models import ExposureNotice
 from visits.models import OpenedBy, Visit, Visitor, VisitStatus
 from visits.services import current_visit, lock_visitor, open_visit_unless_inside
 
@@ -360,7 +361,14 @@ def _visitor_with_latest_declaration_statement():
         .order_by(Declaration.submitted_at.desc(), Declaration.id.desc())
         .limit(1).correlate(Visitor).scalar_subquery()
     )
-    return (select(Visitor, Declaration).outerjoin(Declaration, Declaration.id == latest)
+    # Whether an exposure notice waits to be shown at a kiosk: the door asks after the check-in
+    # only when one does (declarations never show it; the door, above them, does).
+    notice_waiting = sa.exists(
+        sa.select(ExposureNotice.id).where(ExposureNotice.visitor_id == Visitor.id,
+                                           ExposureNotice.seen_at_kiosk_at.is_(None))
+        .correlate(Visitor)).label("notice_waiting")
+    return (select(Visitor, Declaration, notice_waiting)
+            .outerjoin(Declaration, Declaration.id == latest)
             .where(Visitor.uid == sa.bindparam("uid")))
 
 
@@ -369,11 +377,11 @@ _VISITOR_WITH_LATEST = _visitor_with_latest_declaration_statement()
 
 
 def _visitor_with_latest_declaration(session: Session, uid: str
-                                     ) -> tuple[Visitor | None, Declaration | None]:
-    """The visitor with this global identity and their latest declaration, in one statement
-    (the door reads both for every scan)."""
+                                     ) -> tuple[Visitor | None, Declaration | None, bool]:
+    """The visitor with this global identity, their latest declaration and whether a notice
+    waits for them at the kiosk, in one statement (the door reads these for every scan)."""
     row = session.execute(_VISITOR_WITH_LATEST, {"uid": uid}).first()
-    return (row[0], row[1]) if row is not None else (None, None)
+    return (row[0], row[1], bool(row[2])) if row is not None else (None, None, False)
 
 
 @dataclass(frozen=True)
@@ -382,6 +390,7 @@ class TokenIdentity:
     visitor: Visitor
     state: DeclarationState  # the newest declaration known (this server's or the code's)
     fresh: bool
+    notice_waiting: bool = True  # an exposure notice not yet shown at a kiosk (as read then)
 
     @property
     def declaration(self) -> Declaration | None:
@@ -397,13 +406,15 @@ def identify_token(*, session: Session, keyring: KeyRing, text: str, now: dateti
         claims = keyring.verify(text, now=now, max_age=max_age)
     except TokenError as exc:
         raise TokenRejected(exc.reason) from None
-    visitor, latest = _visitor_with_latest_declaration(session, claims.visitor_uid)
+    visitor, latest, notice_waiting = _visitor_with_latest_declaration(session,
+                                                                        claims.visitor_uid)
     if visitor is None:  # purged after the retention period, or deleted on request
         raise TokenRejected("unknown_visitor")
     if visitor.tokens_valid_after is not None and claims.issued_at < visitor.tokens_valid_after:
         raise TokenRejected("revoked")
     state = _newest_known(latest, claims)
-    return TokenIdentity(claims, visitor, state, now - state.declared_at < fresh_for)
+    return TokenIdentity(claims, visitor, state, now - state.declared_at < fresh_for,
+                         notice_waiting)
 
 
 def dependants_of(*, session: Session, visitor_id: int) -> list[Visitor]:

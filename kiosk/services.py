@@ -98,6 +98,9 @@ class ScanResult:
     visit: Visit | None = None
     visitor: Visitor | None = None
     repeated: bool = False             # the same answer as a moment ago; nothing changed
+    # False: no exposure notice waited for this visitor when their code was read (the answer
+    # need not look again); None: not known.
+    notice_waiting: bool | None = None
     confirmation: dict | None = None   # what the touchscreen must ask, with its signed ticket
     identity: dict | None = None       # pre-filled identity for the touchscreen (ID cards)
 
@@ -173,6 +176,7 @@ def handle_scan(
                                          visitor=found.visitor, settings=settings,
                                          kiosk_id=kiosk_id, claims=found.claims,
                                          state=found.state)
+            result.notice_waiting = found.notice_waiting
         elif code.kind in (CCCD, NATIONAL_QR):
             result = _scan_identity(session=session, now=now, venue=venue, code=code,
                                     settings=settings, kiosk_id=kiosk_id)

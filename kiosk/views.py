@@ -688,7 +688,9 @@ def _with_notice(result) -> dict:
     from notices.services import notice_for_kiosk
 
     body = result.as_json()
-    if result.action == "check_in" and result.visitor is not None:
+    # The scan read whether a notice waits (before its writes): none did, none to look for.
+    if result.action == "check_in" and result.visitor is not None \
+            and result.notice_waiting is not False:
         notice = notice_for_kiosk(session=db.session, visitor_id=result.visitor.id,
                                   now=clock.now())
         if notice is not None:
