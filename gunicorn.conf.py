@@ -1,5 +1,6 @@
-"""gunicorn reads this file from its working directory (deploy/khaibao-central.service runs it
-from the checkout): settings given on the command line still win."""
+"""gunicorn reads this file from its working directory when no --config is given (a gunicorn
+started by hand or by the tests in the checkout); deploy/khaibao-central.service uses
+deploy/gunicorn.conf.py, which settles each worker's heap the same way."""
 
 
 def post_worker_init(worker):

@@ -1,8 +1,12 @@
 """Check-in throughput and declaration submit, over HTTP against a real server.
 
-gunicorn (gthread, 4 workers x 4 threads, as deploy/khaibao-central.service runs it) serves the
-real app on a scratch PostgreSQL database and on a scratch SQLite file, migrated by Alembic. wrk
-(32 connections) posts:
+The real app, served as deploy/ serves it, on a scratch PostgreSQL database (a central server:
+gunicorn with deploy/gunicorn.conf.py, sync workers, as deploy/khaibao-central.service runs it)
+and on a scratch SQLite file (a kiosk device: `flask kiosk run`, waitress in one process, as
+deploy/khaibao-kiosk.service runs it), migrated by Alembic, ANALYZEd after the data is
+generated (as a live database with autovacuum would be).
+Closed loop, wrk (32 connections, each sending its next request when the last is answered: the
+peak rate) posts:
 - `POST /api/v1/checkins` with real Ed25519-signed personal tokens of many visitors (generated
   visitors and declarations, tokens issued with the server's own key ring), each request a new
   (visitor, venue) pair so every one is a real check-in, authorised by a receptionist's bearer
@@ -10,7 +14,9 @@ real app on a scratch PostgreSQL database and on a scratch SQLite file, migrated
 - `POST /api/v1/declarations`, each body a different person (a new visitor, declaration, visit
   and token each).
 The same server's `GET /healthz` (one database round trip) is measured in the same run: the
-ceiling of this server on this machine. Rate limits are raised for the run through the
+ceiling of this server on this machine. Open loop, bench/openloop.py offers a fixed rate
+(check-ins 800/s on PostgreSQL and 400/s on SQLite, declarations 250/s) on a schedule and counts
+each latency from the request's scheduled send time: the latency a door sees at that load. Rate limits are raised for the run through the
 environment (KIOSK_PUBLIC_RATE_LIMIT, KIOSK_VENUE_RATE_LIMIT), not switched off.
 
     python bench/bench_http.py [--quick]     # prints the rows as JSON
@@ -31,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from openloop import open_loop  # noqa: E402
 from scratch import (  # noqa: E402
     ROOT,
     failed_row,
@@ -40,7 +47,14 @@ from scratch import (  # noqa: E402
     scratch_sqlite,
 )
 
-WORKERS, THREADS, CONNECTIONS = 4, 4, 32
+CONNECTIONS = 32
+GUNICORN_CONF = ROOT / "deploy" / "gunicorn.conf.py"
+WORKERS = 3  # KHAIBAO_WORKERS for deploy/gunicorn.conf.py: what measured best on 2 cores
+OPEN_SECONDS = 10
+OPEN_CHECKIN_RATE = {"postgresql": 800, "sqlite": 400}
+OPEN_DECLARATION_RATE = 250
+OPEN_CHECKIN_TARGET = "p99 ≤ 50 ms at the offered rate, no errors"
+OPEN_DECLARATION_TARGET = "p99 ≤ 100 ms at the offered rate, no errors"
 HIGH_LIMIT = "1000000 per minute"
 VENUES = 8
 SURNAMES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng")
@@ -186,6 +200,10 @@ def populate(url: str, instance: Path, visitors: int) -> dict:
                 conn.execute(sa.text(
                     f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                     f"(SELECT max(id) FROM {table}))"))
+    # Planner statistics, as autovacuum would have gathered them on a live database (without
+    # them PostgreSQL scans every open visit of a venue to find one visitor's).
+    with engine.begin() as conn:
+        conn.execute(sa.text("ANALYZE"))
     with Session(engine) as session:
         user = User(username="bench-desk", role=Role.receptionist.value, password_hash="!",
                     created_at=now)
@@ -225,22 +243,37 @@ def declaration_bodies(count: int, offset: int) -> list[str]:
 
 # --- server and load ----------------------------------------------------------------------------
 
+def server_label(kind: str) -> str:
+    """How each database is served, as deploy/ serves it."""
+    if kind == "postgresql":
+        return f"gunicorn {WORKERS} sync workers (deploy/gunicorn.conf.py)"
+    return "`flask kiosk run` (waitress, one process, as deploy/khaibao-kiosk.service)"
+
+
 @contextlib.contextmanager
-def serve(url: str, instance: Path):
-    """gunicorn with the real app factory, as deployed; yields the base URL."""
+def serve(url: str, instance: Path, kind: str = "postgresql"):
+    """The real app as deploy/ serves it; yields the base URL. PostgreSQL is a central
+    server's database: gunicorn with deploy/gunicorn.conf.py. SQLite is a kiosk device's:
+    `flask kiosk run` (waitress, one process, its threads; writers queue on the process lock)."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "KIOSK_SECRET_KEY": "bench-secret-key",
            "KIOSK_CAMERA_SOURCE": "none", "KIOSK_BLE": "off",
            "KIOSK_PUBLIC_RATE_LIMIT": HIGH_LIMIT, "KIOSK_VENUE_RATE_LIMIT": HIGH_LIMIT,
            "KIOSK_PUBLIC_URL": f"http://127.0.0.1:{port}"}
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    factory = f"app:create_app({{'INSTANCE_PATH': {str(instance)!r}}})"
-    log = open(instance / "gunicorn.log", "wb")
-    proc = subprocess.Popen(
-        [str(gunicorn), "--workers", str(WORKERS), "--threads", str(THREADS),
-         "--worker-class", "gthread", "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-         factory],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    log = open(instance / "server.log", "wb")
+    if kind == "postgresql":
+        env["KHAIBAO_BIND"] = f"127.0.0.1:{port}"
+        env["KHAIBAO_WORKERS"] = str(WORKERS)
+        gunicorn = Path(sys.executable).with_name("gunicorn")
+        factory = f"app:create_app({{'INSTANCE_PATH': {str(instance)!r}}})"
+        command = [str(gunicorn), "--config", str(GUNICORN_CONF), "--log-level", "warning",
+                   factory]
+    else:
+        env["KIOSK_INSTANCE_PATH"] = str(instance)
+        command = [str(Path(sys.executable).with_name("flask")), "--app", "app", "kiosk", "run",
+                   "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         import urllib.request
@@ -248,8 +281,8 @@ def serve(url: str, instance: Path):
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
-                raise RuntimeError("gunicorn exited: "
-                                   + (instance / "gunicorn.log").read_text()[-2000:])
+                raise RuntimeError("the server exited: "
+                                   + (instance / "server.log").read_text()[-2000:])
             try:
                 with urllib.request.urlopen(base + "/healthz", timeout=2) as answer:
                     if answer.status == 200:
@@ -257,7 +290,7 @@ def serve(url: str, instance: Path):
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not answer /healthz within 60 s")
+                raise RuntimeError("the server did not answer /healthz within 60 s")
             time.sleep(0.2)
         # Every worker imports the app lazily on its first request: warm them all up.
         for _ in range(WORKERS * 8):
@@ -311,6 +344,35 @@ def _count(url: str, sql: str) -> int:
         engine.dispose()
 
 
+def settle(base: str, timeout_s: float = 60.0) -> None:
+    """Wait until the server has worked off what the last phase left queued (a sync worker
+    still answers requests whose client gave up), so each phase starts on an idle server."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    quick = 0
+    while time.monotonic() < deadline and quick < 5:
+        started = time.perf_counter()
+        with contextlib.suppress(OSError):
+            urllib.request.urlopen(base + "/healthz", timeout=10).read()
+        quick = quick + 1 if time.perf_counter() - started < 0.05 else 0
+        time.sleep(0.2)
+
+
+def _unused(bodies: list[str], used: int) -> list[str]:
+    """The bodies after the first `used` (plus a margin for wrk's threads), then the rest."""
+    start = min(len(bodies) - 1, used + 64)
+    return bodies[start:] + bodies[:start]
+
+
+def _load() -> str:
+    """The machine's load averages when the run ended (it is shared)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
 def _ms(us: float) -> float:
     return round(us / 1000, 1)
 
@@ -324,7 +386,7 @@ def _fmt_rate(rate: float) -> str:
 def measure(kind: str, url: str, quick: bool) -> dict:
     seconds = 1 if quick else 15
     ceiling_s = 1 if quick else 8
-    visitors = 100 if quick else 2500
+    visitors = 100 if quick else 4000
     declarations = 500 if quick else 12000
     scratch = Path(tempfile.mkdtemp(prefix="khaibao-bench-http-"))
     try:
@@ -337,20 +399,36 @@ def measure(kind: str, url: str, quick: bool) -> dict:
         bodies = checkin_bodies(data["tokens"], data["venue_codes"])
         checkins.write_text("\n".join(bodies) + "\n")
         decls = scratch / "declarations.jsonl"
-        decls.write_text("\n".join(declaration_bodies(declarations, visitors)) + "\n")
+        decl_bodies = declaration_bodies(declarations, visitors)
+        decls.write_text("\n".join(decl_bodies) + "\n")
         setup_s = time.perf_counter() - started
-        with serve(url, instance) as base:
+        open_seconds = 1 if quick else OPEN_SECONDS
+        with serve(url, instance, kind) as base:
             ceiling = wrk(base, "/healthz", ceiling_s, scratch=scratch)
+            settle(base)
             checkin = wrk(base, "/api/v1/checkins", seconds, bodies_file=checkins,
                           bearer=data["bearer"], scratch=scratch)
+            settle(base)
             decl = wrk(base, "/api/v1/declarations", seconds, bodies_file=decls,
                        scratch=scratch)
+            settle(base)
+            # Open loop on bodies the closed loop did not use: each still a new check-in or a
+            # new person.
+            rate = OPEN_CHECKIN_RATE[kind]
+            checkin_open = open_loop(base + "/api/v1/checkins", rate=rate, seconds=open_seconds,
+                                     bodies=_unused(bodies, checkin["requests"]),
+                                     bearer=data["bearer"])
+            settle(base)
+            decl_open = open_loop(base + "/api/v1/declarations", rate=OPEN_DECLARATION_RATE,
+                                  seconds=open_seconds,
+                                  bodies=_unused(decl_bodies, decl["requests"]))
         scan_visits = _count(url, "SELECT count(*) FROM visit WHERE opened_by = 'scan'")
         new_declarations = _count(url, "SELECT count(*) FROM declaration") - visitors
         return {"kind": kind, "setup_s": round(setup_s, 1), "ceiling": ceiling,
                 "checkin": checkin, "declaration": decl, "checkin_bodies": len(bodies),
                 "declaration_bodies": declarations, "visits_opened_by_scan": scan_visits,
-                "declarations_stored": new_declarations}
+                "declarations_stored": new_declarations, "checkin_open": checkin_open,
+                "declaration_open": decl_open, "load": _load()}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -359,7 +437,7 @@ def _rows_for(result: dict) -> list[dict]:
     kind = result["kind"]
     label = "PostgreSQL" if kind == "postgresql" else "SQLite"
     ceiling, checkin, decl = result["ceiling"], result["checkin"], result["declaration"]
-    server = f"gunicorn gthread {WORKERS}×{THREADS}, wrk {CONNECTIONS} connections"
+    server = f"{server_label(kind)}, wrk {CONNECTIONS} connections (closed loop)"
     ceiling_text = (f"same server's GET /healthz ceiling {_fmt_rate(ceiling['per_s'])} "
                     f"(p99 {_ms(ceiling['p99_us'])} ms)")
     rows = []
@@ -412,6 +490,34 @@ def _rows_for(result: dict) -> list[dict]:
         comparison=f"{ceiling_text}: declarations reach {share:.0%} of it",
         met=met, data=data,
         miss=None if met else _declaration_miss(rate, p99, decl, ceiling)))
+
+    for figure, result_key, target, path, bound in (
+            (f"check-in latency at {OPEN_CHECKIN_RATE[kind]}/s ({label}, open loop)",
+             "checkin_open", OPEN_CHECKIN_TARGET, "POST /api/v1/checkins", 50),
+            (f"declaration latency at {OPEN_DECLARATION_RATE}/s ({label}, open loop)",
+             "declaration_open", OPEN_DECLARATION_TARGET, "POST /api/v1/declarations", 100)):
+        got = result[result_key]
+        met = got["p99_ms"] <= bound and got["errors"] == 0 and got["answered"] == got["requests"]
+        rows.append(row(
+            figure,
+            how=(f"{server_label(kind)}; bench/openloop.py "
+                 f"sends {path} on a fixed schedule ({got['offered_per_s']:,}/s for "
+                 f"{got['requests'] / got['offered_per_s']:g} s, a new connection each, bodies the "
+                 f"closed loop did not use) and counts each latency from the request's scheduled "
+                 f"send time, so a server falling behind shows as latency; machine load "
+                 f"{result['load']} (1, 5, 15 min) at the end"),
+            target=target,
+            measured=(f"p50 {got['p50_ms']} ms, p99 {got['p99_ms']} ms, max {got['max_ms']} ms; "
+                      f"{got['answered']:,}/{got['requests']:,} answered "
+                      f"({got['answered_per_s']:,.0f}/s), {got['errors']} errors"),
+            comparison=(f"the generator's own lag: p99 {got['send_lag_p99_ms']} ms, max "
+                        f"{got['send_lag_max_ms']} ms (counted in the latencies)"),
+            met=met, data={**got, "load": result["load"]},
+            miss=None if met else (
+                f"p99 {got['p99_ms']} ms at {got['offered_per_s']:,}/s offered"
+                + (f", {got['errors']} errors ({got['statuses']})" if got["errors"] else "")
+                + f"; server, database and load generator share 2 cores with other jobs "
+                  f"(load {result['load']})")))
     return rows
 
 
@@ -452,9 +558,14 @@ def run(quick: bool) -> list[dict]:
             with make("http") as url:
                 rows.extend(_rows_for(measure(kind, url, quick)))
         except Exception as exc:  # one database failing must not lose the other's rows
-            for figure, target in ((f"check-in throughput ({label})", CHECKIN_TARGET[kind]),
-                                   (f"declaration submit ({label})", DECLARATION_TARGET)):
-                rows.append(failed_row(figure, how="gunicorn + wrk", target=target,
+            for figure, target in (
+                    (f"check-in throughput ({label})", CHECKIN_TARGET[kind]),
+                    (f"declaration submit ({label})", DECLARATION_TARGET),
+                    (f"check-in latency at {OPEN_CHECKIN_RATE[kind]}/s ({label}, open loop)",
+                     OPEN_CHECKIN_TARGET),
+                    (f"declaration latency at {OPEN_DECLARATION_RATE}/s ({label}, open loop)",
+                     OPEN_DECLARATION_TARGET)):
+                rows.append(failed_row(figure, how="the deployed server + wrk and bench/openloop.py", target=target,
                                        error=f"{type(exc).__name__}: {exc}"))
     return rows
 

@@ -101,6 +101,36 @@ def _upsert(session: Session, encounters: Sequence[Sighting], venue_id: int,
 
 
 # --- Linking at check-in -------------------------------------------------------------------------
+def _take_strongest(with_kiosk: bool):
+    """One statement finds the strongest unlinked candidate and takes it. On PostgreSQL a row
+    another check-in is taking right now is skipped (SKIP LOCKED), so racing check-ins still get
+    the next phone; SQLite has one writer at a time and needs no row lock. Built once (every
+    check-in runs it): only the parameters change."""
+    table = Encounter.__table__
+    conditions = [
+        table.c.venue_id == sa.bindparam("p_venue_id"),
+        table.c.visit_id.is_(None),
+        table.c.first_seen_at >= sa.bindparam("p_first_from", type_=table.c.first_seen_at.type),
+        table.c.first_seen_at <= sa.bindparam("p_first_until", type_=table.c.first_seen_at.type),
+        table.c.last_seen_at >= sa.bindparam("p_heard_since", type_=table.c.last_seen_at.type),
+        table.c.rssi_max >= sa.bindparam("p_min_rssi"),
+    ]
+    if with_kiosk:
+        conditions.append(table.c.kiosk_id == sa.bindparam("p_kiosk_id"))
+    strongest = (
+        sa.select(table.c.id).where(*conditions)
+        .order_by(table.c.rssi_max.desc(), table.c.first_seen_at.desc(), table.c.id)
+        .limit(1).with_for_update(skip_locked=True).scalar_subquery()
+    )
+    return (sa.update(table)
+            .where(table.c.id == strongest, table.c.visit_id.is_(None))
+            .values(visit_id=sa.bindparam("p_visit_id"))
+            .returning(table.c.id))
+
+
+_TAKE_STRONGEST = {False: _take_strongest(False), True: _take_strongest(True)}
+
+
 def link_encounter_to_visit(
     *,
     session: Session,
@@ -128,33 +158,18 @@ def link_encounter_to_visit(
         already = session.exec(select(Encounter).where(Encounter.visit_id == visit_id)).first()
         if already is not None:
             return already
-    conditions = [
-        Encounter.venue_id == venue_id,
-        Encounter.visit_id.is_(None),
-        Encounter.first_seen_at >= now - timedelta(seconds=window_before_s),
-        Encounter.first_seen_at <= now + timedelta(seconds=window_after_s),
-        Encounter.last_seen_at >= now - timedelta(seconds=still_heard_s),
-        Encounter.rssi_max >= min_rssi,
-    ]
-    if kiosk_id is not None:
-        conditions.append(Encounter.kiosk_id == kiosk_id)
-    candidates = session.exec(
-        select(Encounter.id).where(*conditions)
-        .order_by(Encounter.rssi_max.desc(), Encounter.first_seen_at.desc(), Encounter.id)
-        .limit(5)
-    ).all()
-    for encounter_id in candidates:
-        taken = session.exec(
-            sa.update(Encounter)
-            .where(Encounter.id == encounter_id, Encounter.visit_id.is_(None))
-            .values(visit_id=visit_id)
-            .execution_options(synchronize_session=False)
-        ).rowcount
-        if taken:
-            encounter = session.get(Encounter, encounter_id, populate_existing=True)
-            if commit:
-                session.commit()
-            logger.info("visit %s: phone detected (encounter %s, %s)", visit_id, encounter_id,
-                        encounter.protocol if encounter else "?")
-            return encounter
-    return None
+    encounter_id = session.execute(
+        _TAKE_STRONGEST[kiosk_id is not None],
+        {"p_visit_id": visit_id, "p_venue_id": venue_id, "p_kiosk_id": kiosk_id,
+         "p_first_from": now - timedelta(seconds=window_before_s),
+         "p_first_until": now + timedelta(seconds=window_after_s),
+         "p_heard_since": now - timedelta(seconds=still_heard_s), "p_min_rssi": min_rssi},
+    ).scalar_one_or_none()
+    if encounter_id is None:
+        return None
+    encounter = session.get(Encounter, encounter_id, populate_existing=True)
+    if commit:
+        session.commit()
+    logger.info("visit %s: phone detected (encounter %s, %s)", visit_id, encounter_id,
+                encounter.protocol if encounter else "?")
+    return encounter

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
+import threading
+import time
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -13,7 +15,9 @@ from flask import session as cookie_session
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, validate_csrf
+import sqlalchemy as sa
 from sqlalchemy import delete
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -115,18 +119,93 @@ def sign_out() -> None:
         cookie_session["lang"] = lang
 
 
+# --- Bearer tokens ----------------------------------------------------------------------------
+# Every request of a receptionist's script looks its token up; a token and its user are kept for
+# BEARER_CACHE_S in this process. Any write to the staff or token tables that goes through this
+# process (revoking a token, disabling an account, a password or role change; ORM or plain SQL,
+# any engine) forgets every cached token at once, so this process never serves a revoked token
+# after the write; another process's write is seen within BEARER_CACHE_S.
+BEARER_CACHE_S = 2.0
+_STAFF_TABLES = ("staff_user", "api_token")
+_USER_COLUMNS = tuple(column.key for column in User.__table__.columns)
+_monotonic = time.monotonic  # tests move a fake clock instead of sleeping
+
+
+class _BearerCache:
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[float, int, dict]] = {}
+        self._lock = threading.Lock()
+        self.generation = 0  # bumped by every staff write: older entries are worthless
+
+    def get(self, key: tuple[str, str]) -> dict | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        expires, generation, values = entry
+        if generation != self.generation or _monotonic() >= expires:
+            self._entries.pop(key, None)
+            return None
+        return values
+
+    def put(self, key: tuple[str, str], values: dict, generation: int) -> None:
+        with self._lock:
+            if generation != self.generation:  # a staff write happened while we looked
+                return
+            if len(self._entries) >= 10_000:  # bounded: tokens are few, guesses are not kept
+                self._entries.clear()
+            self._entries[key] = (_monotonic() + BEARER_CACHE_S, generation, values)
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+
+bearer_cache = _BearerCache()
+
+
+def _writes_staff(statement: str) -> bool:
+    head = statement.lstrip()[:6].upper()
+    return head in ("UPDATE", "DELETE") and any(t in statement for t in _STAFF_TABLES)
+
+
+@sa.event.listens_for(sa.engine.Engine, "after_cursor_execute")
+def _forget_tokens_on_staff_write(conn, cursor, statement, parameters, context, executemany):
+    if _writes_staff(statement):
+        conn.info["khaibao.staff_write"] = True
+        bearer_cache.forget_all()
+
+
+@sa.event.listens_for(sa.engine.Engine, "commit")
+def _forget_tokens_on_staff_commit(conn):
+    # Again at commit: a lookup between the write and its commit read the old row. (A mark left
+    # by a rolled-back write costs one needless forgetting at the next commit, nothing more.)
+    if not conn.invalidated and conn.info.pop("khaibao.staff_write", False):
+        bearer_cache.forget_all()
+
+
 @login_manager.request_loader
 def _load_user_from_bearer(req) -> User | None:
     header = req.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    # One query for the token and its user: every bearer request pays for it.
-    user = db.session.exec(
-        select(User).join(ApiToken, ApiToken.user_id == User.id).where(
-            ApiToken.token_sha256 == token_sha256(token.strip()), ApiToken.revoked_at.is_(None)
-        )
-    ).first()
+    key = (str(current_app.config.get("DATABASE_URL")), token_sha256(token.strip()))
+    values = bearer_cache.get(key)
+    if values is not None:
+        user = User(**values)
+        make_transient_to_detached(user)
+        user = db.session.merge(user, load=False)
+    else:
+        generation = bearer_cache.generation
+        # One query for the token and its user.
+        user = db.session.exec(
+            select(User).join(ApiToken, ApiToken.user_id == User.id).where(
+                ApiToken.token_sha256 == key[1], ApiToken.revoked_at.is_(None)
+            )
+        ).first()
+        if user is not None and user.is_active:
+            bearer_cache.put(key, {c: getattr(user, c) for c in _USER_COLUMNS}, generation)
     if user is None or not user.is_active:
         return None
     request.environ["khaibao.auth"] = "bearer"

@@ -5,6 +5,7 @@ was acknowledged survives a power cut; PostgreSQL is selected with DATABASE_URL.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
@@ -180,28 +181,98 @@ def _keep_personal_data_out_of_sql_logs() -> None:
         engine_logger.addFilter(_NoResultRows())
 
 
-# --- SQLite writers: one at a time per process, waiting on a lock rather than polling ---------
+# --- SQLite writers: one at a time, waiting on a lock rather than polling ----------------------
 # SQLite's busy handler makes a waiting writer sleep and retry (up to 100 ms a nap), which under a
 # rush of check-ins gives second-long tails. Writers of one process (web threads, the camera and
-# BLE workers) queue on a lock instead and start the moment the previous one commits; the busy
-# timeout still bounds the wait and still covers writers of other processes (CLI jobs, timers).
+# BLE workers) queue on a lock instead and start the moment the previous one commits; writers of
+# several processes (sync gunicorn workers, CLI jobs, timers) take an advisory file lock beside
+# the database as well, tried again every fraction of a millisecond. The busy timeout bounds the
+# whole wait, and still covers anything that writes without these locks.
 _WRITE_STARTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
-_write_locks: dict[str, threading.Lock] = {}
+_write_locks: dict[str, _WriterLock] = {}
 _write_locks_guard = threading.Lock()
+# How often a writer waiting on another process looks again: from 0.2 ms, doubling, to 2 ms.
+_FILE_LOCK_FIRST_WAIT_S, _FILE_LOCK_LONGEST_WAIT_S = 0.0002, 0.002
 
 
-def sqlite_write_lock(path: str) -> threading.Lock:
+class _WriterLock:
+    """The writer lock of one database file: a thread lock, then (across processes) `flock` on
+    `<database>-writer.lock`. Where that file cannot be made (a read-only folder), SQLite's own
+    busy wait is what serialises processes, as before."""
+
+    def __init__(self, path: str):
+        self._thread_lock = threading.Lock()
+        self._path = path + "-writer.lock"
+        self._fd: int | None = None
+        self._pid: int | None = None  # a descriptor inherited across fork() shares its lock
+        self._holds_file = False
+        self._no_file = False
+
+    def locked(self) -> bool:
+        return self._thread_lock.locked()
+
+    def acquire(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        if not self._thread_lock.acquire(timeout=timeout):
+            return False
+        if self._lock_file(deadline):
+            return True
+        self._thread_lock.release()
+        return False
+
+    def release(self) -> None:
+        if self._holds_file:
+            self._holds_file = False
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+        self._thread_lock.release()
+
+    def _lock_file(self, deadline: float) -> bool:
+        fd = self._descriptor()
+        if fd is None:
+            return True
+        wait = _FILE_LOCK_FIRST_WAIT_S
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self._holds_file = True
+                return True
+            except BlockingIOError:
+                pass
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(wait)
+            wait = min(wait * 2, _FILE_LOCK_LONGEST_WAIT_S)
+
+    def _descriptor(self) -> int | None:
+        if self._no_file:
+            return None
+        if self._fd is None or self._pid != os.getpid():
+            try:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                self._no_file = True
+                logger.warning("SQLite writer lock file unavailable (%s): processes wait on "
+                               "SQLite's busy handler", exc.strerror)
+                return None
+            self._pid = os.getpid()
+        return self._fd
+
+
+def sqlite_write_lock(path: str) -> _WriterLock:
     """The process-wide writer lock of one database file."""
     key = os.path.realpath(path)
     with _write_locks_guard:
-        return _write_locks.setdefault(key, threading.Lock())
+        lock = _write_locks.get(key)
+        if lock is None:
+            lock = _write_locks[key] = _WriterLock(key)
+        return lock
 
 
 def _is_write(sql: str) -> bool:
     return sql.lstrip()[:7].upper().startswith(_WRITE_STARTS)
 
 
-def _serialised_connection_class(lock: threading.Lock, timeout_s: float):
+def _serialised_connection_class(lock: _WriterLock, timeout_s: float):
     class SerialisedConnection(sqlite3.Connection):
         """Reads run outside any transaction (as pysqlite does by default); the first write
         takes the process's writer lock, then BEGIN IMMEDIATE, and both are given back when the

@@ -55,7 +55,8 @@ class Defaults:
     # seconds (the write fails) and frees its slot; proxies drop streams silent for ~30-60 s.
     EVENTS_HEARTBEAT_S = 2
     # Long-lived responses (event streams and camera previews together) one process serves at
-    # once: a door screen holds two, a desk one. More are refused (503), never queued.
+    # once: a door screen holds two, a desk one. More are refused (503), never queued. 0: this
+    # process serves none (a central server's sync workers; deploy/ gives streams their own).
     STREAM_LIMIT = 8
     # The kiosk screen returns to the idle screen after this long without a scan or a touch.
     SCREEN_IDLE_S = 20
@@ -201,7 +202,7 @@ def _finalise(app: Flask) -> None:
                          ("MIN_STAY_MIN", 0), ("REPEAT_SCAN_S", 0), ("MAX_STAY_MIN", 1),
                          ("AUTO_CHECKOUT_INTERVAL_S", 1), ("CONFIRM_TTL_S", 10),
                          ("EVENTS_HEARTBEAT_S", 1), ("SCREEN_IDLE_S", 5),
-                         ("STREAM_LIMIT", 1), ("SERVER_THREADS", 1),
+                         ("STREAM_LIMIT", 0), ("SERVER_THREADS", 1),
                          ("IMAGE_MAX_PIXELS", 1), ("SYNC_INTERVAL_S", 1),
                          ("SYNC_BACKLOG_WARN_MIN", 1), ("KEEP_FORWARDED_H", 1),
                          ("DATABASE_CONNECT_TIMEOUT_S", 1),

@@ -120,15 +120,25 @@ class KeyStore:
 
     def _load(self, engine: Engine) -> tuple[KeyRing, int]:
         local = load_keyring(self.directory)
+        try:
+            rows, version = self._publish_and_read(engine, local)
+        except sa.exc.IntegrityError:
+            # Another process (a sibling gunicorn worker starting at the same moment) published
+            # the same key first: it is known now, read again.
+            rows, version = self._publish_and_read(engine, local)
+        ring = _ring_from(rows, local)
+        logger.info("token keys loaded: %d accepted, signing with %s (version %d)",
+                    len(ring.public_keys), ring.signing_key_id, version)
+        return ring, version
+
+    @staticmethod
+    def _publish_and_read(engine: Engine, local: KeyRing):
         with engine.begin() as connection:
             if _publish(connection, local):
                 bump_version(connection)
             rows = connection.execute(sa.select(_keys)).all()
             version = read_version(connection)
-        ring = _ring_from(rows, local)
-        logger.info("token keys loaded: %d accepted, signing with %s (version %d)",
-                    len(ring.public_keys), ring.signing_key_id, version)
-        return ring, version
+        return rows, version
 
 
 def keystore_of(app) -> KeyStore:

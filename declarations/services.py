@@ -19,8 +19,9 @@ from declarations.models import Declaration, DeclarationSource
 from declarations.rules import DEFAULT_RULES, TriageDecision, TriageRules, triage
 from declarations.schema import CleanDeclaration
 from declarations.tokens import NEEDS_REVIEW, KeyRing, TokenClaims, TokenError
+from notices.models import DoorNotice, ExposureNotice
 from visits.models import OpenedBy, Visit, Visitor, VisitorTombstone, VisitStatus
-from visits.services import current_visit, lock_visitor, open_visit
+from visits.services import current_visit, lock_visitor, open_visit_unless_inside
 
 logger = logging.getLogger(__name__)
 
@@ -130,19 +131,29 @@ def _repeat_of(session: Session, key: str, *, now: datetime, keyring: KeyRing,
 
 
 def _attach_visit(session: Session, *, visitor: Visitor, venue: Venue, declaration: Declaration,
-                  now: datetime, opened_by: OpenedBy | str, kiosk_id: int | None) -> Visit:
+                  now: datetime, opened_by: OpenedBy | str, kiosk_id: int | None,
+                  new_visitor: bool = False) -> Visit:
     """Check in, or, when already checked in here, let the open visit follow the new answers.
-    The visitor's row lock first: two declarations of one person at once open one visit."""
-    lock_visitor(session=session, visitor_id=visitor.id)
-    visit = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
-    if visit is None:
-        return open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
-                          opened_by=opened_by, kiosk_id=kiosk_id, declaration_id=declaration.id,
-                          status=declaration.status, commit=False)
-    visit.declaration_id = declaration.id
-    visit.status = VisitStatus(declaration.status).value
-    session.add(visit)
-    session.flush()
+    The visitor's row lock first: two declarations of one person at once open one visit. A
+    visitor made in this transaction has no visit yet and no one else can see their row: no
+    lock, no look. A phone-form check-in links no phone heard at the door: the form says nothing
+    of where its phone stands, and a phone taken here is missing from the scan beside it."""
+    if not new_visitor:
+        lock_visitor(session=session, visitor_id=visitor.id)
+        visit = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
+        if visit is not None:
+            visit.declaration_id = declaration.id
+            visit.status = VisitStatus(declaration.status).value
+            session.add(visit)
+            session.flush()
+            return visit
+    visit = open_visit_unless_inside(
+        session=session, visitor_id=visitor.id, venue_id=venue.id, now=now, opened_by=opened_by,
+        kiosk_id=kiosk_id, declaration_id=declaration.id, status=declaration.status, lock=False,
+        link_phone=OpenedBy(opened_by) != OpenedBy.phone_form)
+    if visit is None:  # not possible under the lock; say so rather than answer without a visit
+        raise RuntimeError(f"visitor {visitor.id}: a visit opened at venue {venue.id} under "
+                           f"their lock")
     return visit
 
 
@@ -165,7 +176,8 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
             return repeat
         visitor = _find_visitor(session, clean, remembered_id=remembered_visitor_id,
                                 declarant=declarant)
-        if visitor is None:
+        new_visitor = visitor is None
+        if new_visitor:
             visitor = Visitor(full_name=clean.full_name, name_folded=clean.name_folded,
                               created_at=now, declarant_id=declarant.id if declarant else None)
         for name in _VISITOR_FIELDS:
@@ -195,7 +207,8 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
         session.add(declaration)
         session.flush()
         visit = _attach_visit(session, visitor=visitor, venue=venue, declaration=declaration,
-                              now=now, opened_by=opened_by, kiosk_id=kiosk_id)
+                              now=now, opened_by=opened_by, kiosk_id=kiosk_id,
+                              new_visitor=new_visitor)
         session.commit()
     except Exception:
         session.rollback()
@@ -328,6 +341,11 @@ def declaration_state(*, session: Session, visitor_id: int,
     """The rule of the door: apply the newest declaration known, this server's latest for the
     visitor or the one the scanned code describes (None: neither)."""
     latest = latest_declaration(session=session, visitor_id=visitor_id)
+    return _newest_known(latest, claims)
+
+
+def _newest_known(latest: Declaration | None,
+                  claims: TokenClaims | None) -> DeclarationState | None:
     # A code's time is rounded to the minute, never later than it was: a row at or after it is
     # that declaration or a newer one.
     if latest is not None and (claims is None or latest.submitted_at >= claims.declared_at):
@@ -337,12 +355,46 @@ def declaration_state(*, session: Session, visitor_id: int,
     return None
 
 
+def _visitor_with_latest_declaration_statement():
+    latest = (
+        sa.select(Declaration.id).where(Declaration.visitor_id == Visitor.id)
+        .order_by(Declaration.submitted_at.desc(), Declaration.id.desc())
+        .limit(1).correlate(Visitor).scalar_subquery()
+    )
+    # Whether an exposure notice waits to be shown at a kiosk: the door asks after the check-in
+    # only when one does (declarations never show it; the door, above them, does).
+    notice_waiting = sa.or_(
+        sa.exists(sa.select(ExposureNotice.id).where(
+            ExposureNotice.visitor_id == Visitor.id, ExposureNotice.seen_at_kiosk_at.is_(None))
+            .correlate(Visitor)),
+        # On a kiosk of an installation: one the central server sent down (notices/doors.py).
+        sa.exists(sa.select(DoorNotice.notice_id).where(
+            DoorNotice.visitor_uid == Visitor.uid, DoorNotice.seen_at.is_(None))
+            .correlate(Visitor))).label("notice_waiting")
+    return (select(Visitor, Declaration, notice_waiting)
+            .outerjoin(Declaration, Declaration.id == latest)
+            .where(Visitor.uid == sa.bindparam("uid")))
+
+
+# Built once: every scan of a personal code runs it.
+_VISITOR_WITH_LATEST = _visitor_with_latest_declaration_statement()
+
+
+def _visitor_with_latest_declaration(session: Session, uid: str
+                                     ) -> tuple[Visitor | None, Declaration | None, bool]:
+    """The visitor with this global identity, their latest declaration and whether a notice
+    waits for them at the kiosk, in one statement (the door reads these for every scan)."""
+    row = session.execute(_VISITOR_WITH_LATEST, {"uid": uid}).first()
+    return (row[0], row[1], bool(row[2])) if row is not None else (None, None, False)
+
+
 @dataclass(frozen=True)
 class TokenIdentity:
     claims: TokenClaims
     visitor: Visitor
     state: DeclarationState  # the newest declaration known (this server's or the code's)
     fresh: bool
+    notice_waiting: bool = True  # an exposure notice not yet shown at a kiosk (as read then)
 
     @property
     def declaration(self) -> Declaration | None:
@@ -358,13 +410,16 @@ def identify_token(*, session: Session, keyring: KeyRing, text: str, now: dateti
         claims = keyring.verify(text, now=now, max_age=max_age)
     except TokenError as exc:
         raise TokenRejected(exc.reason) from None
-    visitor = session.exec(select(Visitor).where(Visitor.uid == claims.visitor_uid)).first()
-    if visitor is None:
+    visitor, latest, notice_waiting = _visitor_with_latest_declaration(session,
+                                                                        claims.visitor_uid)
+    if visitor is None:  # someone met elsewhere in the installation (else: purged or erased)
         visitor = _newcomer(session=session, claims=claims, keyring=keyring, now=now)
+        latest, notice_waiting = None, True  # a door notice may wait for them by uid
     if visitor.tokens_valid_after is not None and claims.issued_at < visitor.tokens_valid_after:
         raise TokenRejected("revoked")
-    state = declaration_state(session=session, visitor_id=visitor.id, claims=claims)
-    return TokenIdentity(claims, visitor, state, now - state.declared_at < fresh_for)
+    state = _newest_known(latest, claims)
+    return TokenIdentity(claims, visitor, state, now - state.declared_at < fresh_for,
+                         notice_waiting)
 
 
 # A newcomer's record is older than any real one: whatever the door that met them sends, or the

@@ -41,10 +41,11 @@ from visits.services import (
     close_visit,
     current_visit,
     display_name,
-    last_closed_visit,
     lock_visitor,
     open_visit,
+    open_visit_unless_inside,
     publish_visit,
+    stay_at,
     visit_event,
 )
 from visits.stays import ScanAction, StayRules, decide_scan
@@ -97,6 +98,11 @@ class ScanResult:
     visit: Visit | None = None
     visitor: Visitor | None = None
     repeated: bool = False             # the same answer as a moment ago; nothing changed
+    # False: no exposure notice waited for this visitor when their code was read (the answer
+    # need not look again); None: not known.
+    notice_waiting: bool | None = None
+    # Whether the venue tells hosts of arrivals (as read before the scan; None: not read).
+    hosts_enabled: bool | None = None
     confirmation: dict | None = None   # what the touchscreen must ask, with its signed ticket
     identity: dict | None = None       # pre-filled identity for the touchscreen (ID cards)
 
@@ -164,13 +170,16 @@ def handle_scan(
     caller has already read it (saves reading it again)."""
     if venue is None or not venue.is_active:
         venue = _scan_venue(session=session, venue_code=venue_code)
+    hosts_enabled = bool(venue.hosts_enabled)
     code = parse_code(payload)
     try:
         if code.kind == TOKEN:
             found = _identify_token(session=session, text=code.text, now=now, settings=settings)
             result = _scan_known_visitor(session=session, now=now, venue=venue,
                                          visitor=found.visitor, settings=settings,
-                                         kiosk_id=kiosk_id, claims=found.claims)
+                                         kiosk_id=kiosk_id, claims=found.claims,
+                                         state=found.state)
+            result.notice_waiting = found.notice_waiting
         elif code.kind in (CCCD, NATIONAL_QR):
             result = _scan_identity(session=session, now=now, venue=venue, code=code,
                                     settings=settings, kiosk_id=kiosk_id)
@@ -186,6 +195,7 @@ def handle_scan(
         logger.info("scan at venue %s refused: %s (%s)", venue.id, exc.code, code.kind)
         publish_now(venue.code, {"type": "refused", "code": exc.code, "kind": code.kind})
         raise
+    result.hosts_enabled = hosts_enabled
     return result
 
 
@@ -210,15 +220,45 @@ def _identify_token(*, session: Session, text: str, now: datetime, settings: Sca
 
 def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visitor: Visitor,
                         settings: ScanSettings, kiosk_id: int | None,
-                        claims=None) -> ScanResult:
+                        claims=None, state: DeclarationState | None = None) -> ScanResult:
     """A scan of someone the door can name (their personal code, or an ID card of a visitor
-    inside). `claims`: what their personal code says of their declaration, if they showed one."""
+    inside). `claims`: what their personal code says of their declaration, if they showed one;
+    `state`: the newest declaration known, when the caller has read it already.
+
+    The visitor's stay is read without a lock first; a check-in then takes the visitor's lock
+    and inserts only if no visit is open (one statement), so the common case costs one read and
+    one write. Anything else, or a check-in another scan beat us to, is decided again under the
+    lock, as before."""
+    if state is None:
+        state = declaration_state(session=session, visitor_id=visitor.id, claims=claims)
+    inside, last = stay_at(session=session, visitor_id=visitor.id, venue_id=venue.id)
+    action = _decide(now=now, settings=settings, inside=inside, last=last, state=state)
+    if action == ScanAction.check_in:
+        visit = open_visit_unless_inside(
+            session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
+            opened_by=OpenedBy.scan, kiosk_id=kiosk_id,
+            declaration_id=state.declaration.id if state.declaration is not None else None,
+            status=_visit_status(state.status))
+        if visit is not None:
+            session.commit()
+            return ScanResult(action="check_in", venue_code=venue.code, visitor=visitor,
+                              visit=visit)
+    elif action in (ScanAction.repeat_check_in, ScanAction.repeat_check_out,
+                    ScanAction.needs_confirmation):
+        return _answer(session=session, now=now, venue=venue, visitor=visitor,
+                       settings=settings, kiosk_id=kiosk_id, state=state, action=action,
+                       inside=inside, last=last)
+    # A check-out, or a check-in that lost a race: under the visitor's lock, as it is now.
     lock_visitor(session=session, visitor_id=visitor.id)
-    inside = current_visit(session=session, visitor_id=visitor.id, venue_id=venue.id)
-    last = None if inside is not None else last_closed_visit(
-        session=session, visitor_id=visitor.id, venue_id=venue.id)
-    state = declaration_state(session=session, visitor_id=visitor.id, claims=claims)
-    action = decide_scan(
+    inside, last = stay_at(session=session, visitor_id=visitor.id, venue_id=venue.id)
+    action = _decide(now=now, settings=settings, inside=inside, last=last, state=state)
+    return _answer(session=session, now=now, venue=venue, visitor=visitor, settings=settings,
+                   kiosk_id=kiosk_id, state=state, action=action, inside=inside, last=last)
+
+
+def _decide(*, now: datetime, settings: ScanSettings, inside: Visit | None, last: Visit | None,
+            state: DeclarationState | None) -> ScanAction:
+    return decide_scan(
         now=now,
         rules=settings.rules,
         open_since=inside.checked_in_at if inside is not None else None,
@@ -226,6 +266,12 @@ def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visito
                                if last is not None and last.closed_by == ClosedBy.scan else None),
         declared_at=state.declared_at if state is not None else None,
     )
+
+
+def _answer(*, session: Session, now: datetime, venue: Venue, visitor: Visitor,
+            settings: ScanSettings, kiosk_id: int | None, state: DeclarationState | None,
+            action: ScanAction, inside: Visit | None, last: Visit | None) -> ScanResult:
+    """Carry out a decided scan (the visitor's lock is held when it writes)."""
     result = ScanResult(action="check_in", venue_code=venue.code, visitor=visitor)
     if action == ScanAction.check_in:
         result.visit = open_visit(
@@ -607,7 +653,8 @@ def after_check_in(*, session: Session, result: ScanResult, now: datetime,
     if result.action != "check_in" or result.visitor is None:
         return None
     visit = result.visit
-    if not result.repeated and visit is not None and visit.declaration_id is not None:
+    if not result.repeated and result.hosts_enabled is not False and visit is not None \
+            and visit.declaration_id is not None:
         try:
             host_name = session.exec(select(Declaration.host_name).where(
                 Declaration.id == visit.declaration_id)).first()
@@ -618,4 +665,6 @@ def after_check_in(*, session: Session, result: ScanResult, now: datetime,
         except Exception:  # the check-in is saved; telling the host must never undo the door
             session.rollback()
             logger.exception("host notice failed (visit %s)", visit.id)
+    if result.notice_waiting is False:  # the scan read that none waits: nothing to look for
+        return None
     return notice_for_kiosk(session=session, visitor_id=result.visitor.id, now=now)

@@ -92,6 +92,13 @@ class Visit(SQLModel, table=True):
         sa.Index("ix_visit_venue_stay", "venue_id", "checked_out_at", "checked_in_at"),
         # An index case's visits over a window.
         sa.Index("ix_visit_visitor_checked_in", "visitor_id", "checked_in_at"),
+        # Is this visitor inside this venue (every scan and phone check-in asks): one entry per
+        # open visit, so the answer never depends on the planner's guess of how many visits are
+        # open at the venue. Not unique: the central server keeps each door's open visit of a
+        # multi-door venue until sync/doors.py merges them.
+        sa.Index("ix_visit_open_by_visitor", "visitor_id", "venue_id",
+                 postgresql_where=sa.text("checked_out_at IS NULL"),
+                 sqlite_where=sa.text("checked_out_at IS NULL")),
         sa.CheckConstraint(
             "opened_by IN ('scan', 'phone_form', 'staff', 'import')", name="opened_by"
         ),

@@ -8,11 +8,13 @@ import logging
 from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import update
+import sqlalchemy as sa
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from ble_beacon.services import link_encounter_to_visit
 from core.audit import record_audit
+from core.db import new_uid
 from core.i18n import format_local
 from core.models import User, Venue
 from visits import events
@@ -72,13 +74,16 @@ def _finish(session: Session, commit: bool) -> None:
         session.flush()
 
 
+_visitor = Visitor.__table__
+_LOCK_VISITOR = (_visitor.update().where(_visitor.c.id == sa.bindparam("visitor_id"))
+                 .values(updated_at=_visitor.c.updated_at))
+
+
 def lock_visitor(*, session: Session, visitor_id: int) -> None:
     """Serialise check-ins of one visitor (camera and API racing on the same code): a no-op
     UPDATE takes the row lock on PostgreSQL and the write lock on SQLite before we look for an
     open visit, so two identical scans cannot both open one."""
-    session.exec(
-        update(Visitor).where(Visitor.id == visitor_id).values(updated_at=Visitor.updated_at)
-    )
+    session.execute(_LOCK_VISITOR, {"visitor_id": visitor_id})
 
 
 def current_visit(*, session: Session, visitor_id: int, venue_id: int) -> Visit | None:
@@ -104,6 +109,109 @@ def last_closed_visit(*, session: Session, visitor_id: int, venue_id: int) -> Vi
         )
         .order_by(Visit.checked_out_at.desc())
     ).first()
+
+
+def _stay_statement():
+    closed = aliased(Visit)
+    last_closed = (
+        sa.select(closed.id)
+        .where(closed.visitor_id == sa.bindparam("visitor_id"),
+               closed.venue_id == sa.bindparam("venue_id"),
+               closed.checked_out_at.is_not(None))
+        .order_by(closed.checked_out_at.desc())
+        .limit(1).scalar_subquery()
+    )
+    return (
+        select(Visit)
+        .where(Visit.visitor_id == sa.bindparam("visitor_id"),
+               Visit.venue_id == sa.bindparam("venue_id"),
+               sa.or_(Visit.checked_out_at.is_(None), Visit.id == last_closed))
+        .order_by(Visit.checked_in_at.desc())
+    )
+
+
+# Built once: the door runs these on every scan, only the parameters change.
+_STAY = _stay_statement()
+_OPENED_COLUMNS = ("uid", "visitor_id", "venue_id", "kiosk_id", "declaration_id",
+                   "checked_in_at", "opened_by", "status")
+
+
+# Why not a partial unique index on open visits (visitor_id, venue_id WHERE checked_out_at IS
+# NULL) instead of the lock: the central server keeps each door's open visit of a multi-door
+# venue until sync/doors.py merges them (one visitor, one venue, two open visits for a while),
+# so the index would refuse a door's batch; with the door in the key, check-ins without a
+# device (kiosk_id NULL) escape it, and a database already holding such pairs could not be
+# upgraded. The visitor's row lock serialises their check-ins on every database instead.
+def _open_unless_inside_statement():
+    table = Visit.__table__
+    inside = table.alias("inside")
+    source = sa.select(
+        *(sa.bindparam(f"p_{name}", type_=table.c[name].type).label(name)
+          for name in _OPENED_COLUMNS)
+    ).where(~sa.exists(
+        sa.select(inside.c.id).where(inside.c.visitor_id == sa.bindparam("p_visitor_id"),
+                                     inside.c.venue_id == sa.bindparam("p_venue_id"),
+                                     inside.c.checked_out_at.is_(None))))
+    return sa.insert(table).from_select(list(_OPENED_COLUMNS), source).returning(table.c.id)
+
+
+_OPEN_UNLESS_INSIDE = _open_unless_inside_statement()
+
+
+def stay_at(*, session: Session, visitor_id: int, venue_id: int
+            ) -> tuple[Visit | None, Visit | None]:
+    """(open visit, last closed visit) of the visitor at this venue in one statement: what
+    current_visit and last_closed_visit would answer (the last closed one only matters when no
+    visit is open, as a scan needs it)."""
+    rows = session.execute(_STAY, {"visitor_id": visitor_id, "venue_id": venue_id}
+                           ).scalars().all()
+    inside = next((v for v in rows if v.checked_out_at is None), None)
+    last = None if inside is not None else next(
+        (v for v in rows if v.checked_out_at is not None), None)
+    return inside, last
+
+
+def open_visit_unless_inside(
+    *,
+    session: Session,
+    visitor_id: int,
+    venue_id: int,
+    now: datetime,
+    opened_by: OpenedBy | str,
+    kiosk_id: int | None = None,
+    declaration_id: int | None = None,
+    status: VisitStatus | str = VisitStatus.clear,
+    lock: bool = True,
+    link_phone: bool = True,
+) -> Visit | None:
+    """open_visit for the hot paths, in few statements: the visitor's lock, then one
+    `INSERT … SELECT … WHERE NOT EXISTS` (an open visit at the venue) that returns the new id,
+    then the phone link. None (nothing written) when the visitor is inside after all: a
+    concurrent scan opened their visit since the caller looked. The caller commits; the screens
+    hear of the visit once it does. The capture triggers of sync/ see the row as any other.
+    `lock=False`: the caller holds the visitor's lock already (or made the visitor in this
+    transaction); `link_phone=False`: no phone heard at the door belongs to this check-in."""
+    if lock:
+        lock_visitor(session=session, visitor_id=visitor_id)
+    values = {
+        "uid": new_uid(), "visitor_id": visitor_id, "venue_id": venue_id, "kiosk_id": kiosk_id,
+        "declaration_id": declaration_id, "checked_in_at": now,
+        "opened_by": OpenedBy(opened_by).value, "status": VisitStatus(status).value,
+    }
+    visit_id = session.execute(
+        _OPEN_UNLESS_INSIDE, {f"p_{name}": value for name, value in values.items()}
+    ).scalar_one_or_none()
+    if visit_id is None:
+        return None
+    # The row as stored, without reading it back (the columns not given keep their defaults).
+    visit = Visit(id=visit_id, **values)
+    app_detected = link_phone and link_encounter_to_visit(
+        session=session, visit_id=visit_id, venue_id=venue_id, kiosk_id=kiosk_id, now=now,
+        commit=False, new_visit=True) is not None
+    topic, event = visit_event(session=session, visit=visit, action="check_in")
+    events.publish_after_commit(session, topic, {**event, "app_detected": app_detected})
+    logger.info("visit %s opened (%s, %s)", visit_id, visit.opened_by, visit.status)
+    return visit
 
 
 def open_visit(

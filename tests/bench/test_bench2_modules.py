@@ -12,7 +12,11 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULES = ("http", "contacts", "export")
 FIGURES = {
     "http": {"check-in throughput (PostgreSQL)", "declaration submit (PostgreSQL)",
-             "check-in throughput (SQLite)", "declaration submit (SQLite)"},
+             "check-in throughput (SQLite)", "declaration submit (SQLite)",
+             "check-in latency at 800/s (PostgreSQL, open loop)",
+             "declaration latency at 250/s (PostgreSQL, open loop)",
+             "check-in latency at 400/s (SQLite, open loop)",
+             "declaration latency at 250/s (SQLite, open loop)"},
     "contacts": {"contact query"},
 }
 FIELDS = {"figure": str, "how": str, "target": str, "measured": str, "comparison": str,

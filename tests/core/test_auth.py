@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import update
+
+from core import auth
+from core.db import db
+from core.models import ApiToken
+from tests.conftest import T0
 
 
 def test_login_page_is_vietnamese_by_default_and_english_on_the_toggle(client):
@@ -140,3 +146,51 @@ def test_admin_edits_a_venues_checkout_rules(client, session, make_user, login, 
     session.refresh(venue)
     assert venue.name == "UBND phường Cửa Nam"
     assert client.get("/admin/venues/NOPE").status_code == 404
+
+
+# --- Bearer tokens are cached briefly, never past their revocation ---------------------------
+
+def _me(client, token):
+    return client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+
+
+def test_a_token_revoked_in_this_process_is_refused_at_once(client, session, make_user,
+                                                            api_token):
+    token = api_token(make_user("tracer"))
+    assert _me(client, token).status_code == 200  # now cached
+    session.execute(update(ApiToken).values(revoked_at=T0))
+    session.commit()
+    assert _me(client, token).status_code == 401
+
+
+def test_a_disabled_account_is_refused_at_once_though_its_token_was_cached(
+        client, session, make_user, api_token):
+    user = make_user("tracer")
+    token = api_token(user)
+    assert _me(client, token).status_code == 200
+    user.is_active = False
+    session.add(user)
+    session.commit()
+    assert _me(client, token).status_code == 401
+
+
+def test_a_token_revoked_by_another_process_is_refused_within_the_default_staleness(
+        app, client, make_user, api_token, monkeypatch):
+    """Another process's write passes none of this process's hooks (here: a raw DB-API
+    connection); the cached token still dies once BEARER_CACHE_S, as shipped, has passed."""
+    token = api_token(make_user("tracer"))
+    now = [1000.0]
+    monkeypatch.setattr(auth, "_monotonic", lambda: now[0])
+    assert _me(client, token).status_code == 200
+    raw = db.engine(app).raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("UPDATE api_token SET revoked_at = created_at")
+        cursor.close()
+        raw.commit()
+    finally:
+        raw.close()
+    assert _me(client, token).status_code == 200  # served from this process's cache...
+    now[0] += auth.BEARER_CACHE_S
+    assert _me(client, token).status_code == 401  # ...for BEARER_CACHE_S at most
+    assert auth.BEARER_CACHE_S <= 2.0

@@ -3,7 +3,10 @@ busy handler) while readers go on; PostgreSQL connections are not pinged on ever
 lost connection costs at most one refused request."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -76,6 +79,61 @@ def test_a_second_writer_waits_on_the_process_lock_not_on_sqlite(engine):
     with engine.connect() as reader:
         bodies = reader.execute(sa.text("SELECT body FROM note ORDER BY id")).scalars().all()
     assert bodies == ["first", "second"]
+
+
+OTHER_PROCESS_WRITER = """
+import sys
+import sqlalchemy as sa
+from core.db import create_engine_for_url
+engine = create_engine_for_url(sys.argv[1], busy_timeout_s=30)
+with engine.connect() as connection:
+    connection.execute(sa.text("INSERT INTO note (body) VALUES ('other process')"))
+    print("holding", flush=True)
+    sys.stdin.readline()
+    connection.commit()
+"""
+
+
+@sqlite_only
+def test_a_writer_waits_for_another_process_on_the_file_lock_not_on_sqlite(engine):
+    """Another process (a sibling gunicorn worker, a CLI job) holds the write lock: our writer,
+    with SQLite's own wait switched off, waits on the file lock beside the database and writes
+    once the other commits, instead of failing with "database is locked"."""
+    with subprocess.Popen(
+            [sys.executable, "-c", OTHER_PROCESS_WRITER, str(engine.url)],
+            cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True) as other:
+        try:
+            assert other.stdout.readline().strip() == "holding"
+            second = engine.connect()
+            second.exec_driver_sql("PRAGMA busy_timeout=0")
+            outcome = {}
+
+            def write():
+                try:
+                    second.execute(sa.text("INSERT INTO note (body) VALUES ('this process')"))
+                    second.commit()
+                    outcome["ok"] = True
+                except Exception as exc:  # reported below
+                    outcome["error"] = exc
+
+            writer = threading.Thread(target=write)
+            writer.start()
+            lock = sqlite_write_lock(engine.url.database)
+            wait_until(lambda: writer.is_alive() and lock.locked(), "our writer waits")
+            assert outcome == {}
+            other.stdin.write("commit\n")
+            other.stdin.flush()
+            writer.join(timeout=30)
+            assert outcome == {"ok": True}
+            second.close()
+        finally:
+            if other.poll() is None:
+                other.stdin.close()
+                other.wait(timeout=30)
+    with engine.connect() as reader:
+        bodies = reader.execute(sa.text("SELECT body FROM note ORDER BY id")).scalars().all()
+    assert bodies == ["other process", "this process"]
 
 
 @sqlite_only
