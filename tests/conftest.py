@@ -14,6 +14,7 @@ from types import SimpleNamespace
 
 import pytest
 from alembic import command as alembic_command
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import delete
 from sqlmodel import SQLModel
 
@@ -30,6 +31,11 @@ from tests.support.requirements import skip_or_fail
 from visits.models import Visit, Visitor
 
 import_models()  # every table on SQLModel.metadata
+
+# Property tests check what is answered, never how fast: Hypothesis's default 200 ms deadline per
+# example would fail them on a loaded machine (nothing in `make test` depends on timing).
+hypothesis_settings.register_profile("khaibao", deadline=None)
+hypothesis_settings.load_profile("khaibao")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PASSWORD = "correct horse battery"

@@ -168,7 +168,8 @@ def test_a_visit_known_only_from_a_code_made_elsewhere_names_no_host(app, sessio
     session.add(venue)
     session.add(VenueHost(venue_id=venue.id, name="Chị Lan", email="lan@so-yte.example.vn"))
     session.commit()
-    result = SimpleNamespace(action="check_in", repeated=False, visitor=SimpleNamespace(id=None),
+    result = SimpleNamespace(action="check_in", repeated=False, hosts_enabled=True,
+                             notice_waiting=None, visitor=SimpleNamespace(id=None),
                              visit=SimpleNamespace(id=1, declaration_id=None, venue_id=venue.id,
                                                    visitor_id=1))
     assert after_check_in(session=session, result=result, now=clock.now(), email_on=True) is None
