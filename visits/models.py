@@ -95,8 +95,9 @@ class Visit(SQLModel, table=True):
         # Is this visitor inside this venue (every scan and phone check-in asks): one entry per
         # open visit, so the answer never depends on the planner's guess of how many visits are
         # open at the venue. Not unique: the central server keeps each door's open visit of a
-        # multi-door venue until sync/doors.py merges them.
-        sa.Index("ix_visit_open_by_visitor", "visitor_id", "venue_id",
+        # multi-door venue until sync/doors.py merges them. Venue first: "who is inside this
+        # venue" (the desk, the visit lists) is a range scan of it too.
+        sa.Index("ix_visit_open", "venue_id", "visitor_id",
                  postgresql_where=sa.text("checked_out_at IS NULL"),
                  sqlite_where=sa.text("checked_out_at IS NULL")),
         sa.CheckConstraint(

@@ -21,7 +21,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('visit', schema=None) as batch_op:
-        batch_op.create_index('ix_visit_open_by_visitor', ['visitor_id', 'venue_id'],
+        batch_op.create_index('ix_visit_open', ['venue_id', 'visitor_id'],
                               unique=False,
                               postgresql_where=sa.text('checked_out_at IS NULL'),
                               sqlite_where=sa.text('checked_out_at IS NULL'))
@@ -29,6 +29,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('visit', schema=None) as batch_op:
-        batch_op.drop_index('ix_visit_open_by_visitor',
+        batch_op.drop_index('ix_visit_open',
                             postgresql_where=sa.text('checked_out_at IS NULL'),
                             sqlite_where=sa.text('checked_out_at IS NULL'))
