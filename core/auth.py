@@ -329,6 +329,12 @@ def issue_api_token(*, session: Session, user: User, now: datetime) -> str:
     return token
 
 
+# On a kiosk of an installation, an account sent down by the central server keeps the central
+# server's password: a change made here would be overwritten at the next sync round.
+CENTRAL_ACCOUNT = _l("This account belongs to the central server: change its password there. "
+                     "This kiosk takes the new one at its next sync, within a minute.")
+
+
 class PasswordChangeError(ValueError):
     """A password could not be changed; `field` names the form field, `message` says why (lazy,
     both languages)."""
@@ -346,6 +352,8 @@ def change_password(*, session: Session, user: User, current: str, new: str,
     in again); audited without any password."""
     from core.audit import record_audit
 
+    if user.from_central:
+        raise PasswordChangeError("current_password", CENTRAL_ACCOUNT)
     if not check_password_hash(user.password_hash, current or ""):
         raise PasswordChangeError("current_password", _l("Your current password is not right."))
     if len(new or "") < MIN_PASSWORD_LENGTH:

@@ -20,6 +20,7 @@ from flask_login import current_user, login_required
 
 from core import clock, health
 from core.auth import (
+    CENTRAL_ACCOUNT,
     MIN_PASSWORD_LENGTH,
     PasswordChangeError,
     authenticate,
@@ -97,7 +98,9 @@ def change_own_password():
             flash(_("Your password was changed. Other devices signed in as you were signed "
                     "out."), "success")
             return redirect(url_for("core.home"))
-    return render_template("core/password.html", form=form, min_length=MIN_PASSWORD_LENGTH), \
+    return render_template("core/password.html", form=form, min_length=MIN_PASSWORD_LENGTH,
+                           central_account=CENTRAL_ACCOUNT
+                           if current_user.from_central else None), \
         422 if form.errors else 200
 
 

@@ -106,3 +106,23 @@ def test_a_receptionist_moved_to_another_venue_is_disabled_at_the_old_door(
     set_user_venues(session=session, user=lan, codes=["ANNEX"], actor="test", now=T0)
     _sync(kiosk)
     assert not _sign_in(kiosk, "lan", PASSWORD)[1]
+
+
+def test_a_central_account_changes_its_password_on_the_central_server_not_at_the_door(
+        app, central, make_venue, enrol, make_kiosk, session):
+    make_venue(code="HQ", name="Trụ sở chính", closing_time=None)
+    create_user(session=session, username="lan", role="receptionist", password=PASSWORD,
+                venue_codes=["HQ"], now=T0)
+    kiosk = make_kiosk("a", central_url=central.url, token=enrol())
+    _sync(kiosk)
+    browser, ok = _sign_in(kiosk, "lan", PASSWORD)
+    assert ok
+    page = browser.get("/account/password").get_data(as_text=True)
+    assert "Tài khoản này thuộc máy chủ trung tâm: hãy đổi mật khẩu tại đó." in page
+    response = browser.post("/account/password", data={
+        "current_password": PASSWORD, "new_password": NEW_PASSWORD,
+        "confirm_password": NEW_PASSWORD})
+    assert response.status_code == 422
+    assert "hãy đổi mật khẩu tại đó" in response.get_data(as_text=True)
+    assert _sign_in(kiosk, "lan", PASSWORD)[1]  # unchanged
+    assert not _sign_in(kiosk, "lan", NEW_PASSWORD)[1]
