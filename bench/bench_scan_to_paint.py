@@ -16,13 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import shutil
 import statistics
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -30,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_scan_to_screen import LiveFeed  # noqa: E402
+from bench_scan_to_screen import door  # noqa: E402
 
 TARGET_P95_MS = 100.0
 
@@ -53,64 +50,24 @@ document.addEventListener('DOMContentLoaded', function () {
 """
 
 
-class WallClockFeed(LiveFeed):
-    """The live camera, also noting the wall-clock time each code's first frame left it."""
-
-    def __init__(self, empty_frames):
-        super().__init__(empty_frames)
-        self.entered_wall: dict[str, float] = {}
-
-    def read(self):
-        frame = super().read()
-        with self._lock:
-            showing = self._showing
-        if showing is not None:
-            self.entered_wall.setdefault(showing[0], time.time())
-        return frame
-
-
 def chromium_path() -> str | None:
     return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or shutil.which(
         "chromium-browser")
 
 
 def measure(scans: int) -> dict:
-    from kiosk_setup import kiosk_database, screen_cookie
+    from kiosk_setup import screen_cookie
     from playwright.sync_api import sync_playwright
-    from waitress import create_server
-
-    from kiosk.camera import CameraWorker, parse_source
-    from kiosk.runtime import CAMERA_EXTENSION, build_checkin
-    from tests.support.qrframes import Placement, camera_frame
 
     path = chromium_path()
     if path is None:
         raise RuntimeError("Chromium is not installed (make bench installs Debian's chromium)")
-    logging.getLogger("waitress").setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory(prefix="khaibao-bench-paint-") as tmp, \
+    with door(scans, "khaibao-bench-paint-", {"PUBLIC_URL": "http://127.0.0.1"}) as pipeline, \
             sync_playwright() as playwright:
-        app, _, tokens = kiosk_database(Path(tmp), venue="HQ", visitors=scans,
-                                        config={"SECRET_KEY": "bench-secret",
-                                                "EVENTS_HEARTBEAT_S": 5,
-                                                "PUBLIC_URL": "http://127.0.0.1"})
-        empties = [camera_frame(seed=300 + i) for i in range(4)]
-        frames = [camera_frame([Placement(t, center=(0.4 + 0.02 * (i % 10), 0.5),
-                                          rotate_deg=7 * (i % 5), tilt_deg=5 * (i % 4))],
-                               seed=400 + i, jpeg_quality=85)
-                  for i, t in enumerate(tokens)]
-        feed = WallClockFeed(empties)
-        camera = CameraWorker(parse_source("0"), decoder=app.config["DECODER"],
-                              opener=lambda spec, done=None: feed)
-        app.extensions[CAMERA_EXTENSION] = camera
-        manager = app.extensions["workers"]
-        manager.add(camera)
-        manager.add(build_checkin(app))
-        server = create_server(app, host="127.0.0.1", port=0, threads=4)
-        server_thread = threading.Thread(target=server.run, daemon=True)
-        server_thread.start()
-        manager.start()
-        url = f"http://127.0.0.1:{server.effective_port}"
-        name, _, value = screen_cookie(app).partition("=")
+        feed = pipeline.feed
+        pipeline.manager.start()
+        url = f"http://127.0.0.1:{pipeline.port}"
+        name, _, value = screen_cookie(pipeline.app).partition("=")
         browser = playwright.chromium.launch(
             executable_path=path, headless=True,
             args=["--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -125,12 +82,12 @@ def measure(scans: int) -> dict:
             page.goto(url + "/kiosk")
             page.wait_for_function("() => document.body.dataset.stream === 'open'",
                                    timeout=15_000)
-            for i, _token in enumerate(tokens):
+            for i in range(len(pipeline.tokens)):
                 label = f"scan{i}"
                 # The card shows the visitor's name in capitals (kiosk_setup names them).
                 shown = json.dumps(f"Nguyễn Văn Khách {i}".upper())
                 first_paint = f"() => window.__paints.find(p => p.name === {shown})"
-                feed.show(label, frames[i])
+                feed.show(label, pipeline.frames[i])
                 try:
                     page.wait_for_function(first_paint, timeout=5_000)
                 except Exception:  # noqa: BLE001 - a scan never painted counts as lost
@@ -143,11 +100,6 @@ def measure(scans: int) -> dict:
                 time.sleep(0.15)  # the visitor walks on; the next one steps up
         finally:
             browser.close()
-            manager.stop()
-            server.close()
-            server_thread.join(1)
-            from core.db import db
-            db.dispose(app)
     latencies.sort()
     return {"scans": scans, "painted": len(latencies), "lost": lost,
             "p50_ms": round(statistics.median(latencies), 1),

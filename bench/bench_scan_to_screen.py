@@ -13,6 +13,7 @@ frames at 30 fps and, when told, frames with a visitor's code (signed with the k
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import logging
@@ -46,7 +47,8 @@ class LiveFeed:
         self._next = time.perf_counter()
         self._lock = threading.Lock()
         self._showing = None      # (label, frame) while a code is held up
-        self.entered: dict[str, float] = {}
+        self.entered: dict[str, float] = {}       # perf_counter
+        self.entered_wall: dict[str, float] = {}  # time.time(), for a browser's clock
 
     def show(self, label: str | None, frame=None) -> None:
         with self._lock:
@@ -66,7 +68,9 @@ class LiveFeed:
             image = self._empty[self._index % len(self._empty)]
         else:
             label, image = showing
-            self.entered.setdefault(label, time.perf_counter())
+            if label not in self.entered:
+                self.entered[label] = time.perf_counter()
+                self.entered_wall[label] = time.time()
         return self._Frame(self._index, image, time.monotonic())
 
     def close(self) -> None:
@@ -125,20 +129,25 @@ class ScreenStream:
         self.connection.close()
 
 
-def measure(scans: int) -> dict:
-    from kiosk_setup import kiosk_database, screen_cookie
+@contextlib.contextmanager
+def door(scans: int, prefix: str, config: dict | None = None):
+    """The kiosk's door pipeline on a scratch database with `scans` visitors: the live feed, the
+    CameraWorker, the check-in consumer and waitress serving the app. Yields a namespace with
+    app, feed, camera, tokens, frames (one with each visitor's code) and port."""
+    from types import SimpleNamespace
+
+    from kiosk_setup import kiosk_database
     from waitress import create_server
 
     from kiosk.camera import CameraWorker, parse_source
     from kiosk.runtime import CAMERA_EXTENSION, build_checkin
     from tests.support.qrframes import Placement, camera_frame
-    from visits import events
 
     logging.getLogger("waitress").setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory(prefix="khaibao-bench-scan-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         app, _, tokens = kiosk_database(Path(tmp), venue="HQ", visitors=scans,
                                         config={"SECRET_KEY": "bench-secret",
-                                                "EVENTS_HEARTBEAT_S": 5})
+                                                "EVENTS_HEARTBEAT_S": 5, **(config or {})})
         empties = [camera_frame(seed=300 + i) for i in range(4)]
         frames = [camera_frame([Placement(t, center=(0.4 + 0.02 * (i % 10), 0.5),
                                           rotate_deg=7 * (i % 5), tilt_deg=5 * (i % 4))],
@@ -151,15 +160,34 @@ def measure(scans: int) -> dict:
         manager = app.extensions["workers"]
         manager.add(camera)
         manager.add(build_checkin(app))
-        decoded_at: dict[str, float] = {}
-        camera.add_listener(lambda event: decoded_at.setdefault(event.text, time.perf_counter()))
-        published_at: list[float] = []
-        broker_side = events.broker.subscribe("HQ")
         server = create_server(app, host="127.0.0.1", port=0, threads=4)
         server_thread = threading.Thread(target=server.run, daemon=True)
         server_thread.start()
-        manager.start()
-        stream = ScreenStream(server.effective_port, screen_cookie(app))
+        try:
+            yield SimpleNamespace(app=app, feed=feed, camera=camera, tokens=tokens,
+                                  frames=frames, port=server.effective_port, manager=manager)
+        finally:
+            manager.stop()
+            server.close()
+            server_thread.join(1)
+            from core.db import db
+            db.dispose(app)
+
+
+def measure(scans: int) -> dict:
+    from kiosk_setup import screen_cookie
+
+    from visits import events
+
+    with door(scans, "khaibao-bench-scan-") as pipeline:
+        app, feed, tokens, frames = pipeline.app, pipeline.feed, pipeline.tokens, pipeline.frames
+        decoded_at: dict[str, float] = {}
+        pipeline.camera.add_listener(
+            lambda event: decoded_at.setdefault(event.text, time.perf_counter()))
+        published_at: list[float] = []
+        broker_side = events.broker.subscribe("HQ")
+        pipeline.manager.start()
+        stream = ScreenStream(pipeline.port, screen_cookie(app))
         latencies, decode_ms, publish_ms, lost = [], [], [], 0
         try:
             if not stream.ready.wait(10):
@@ -186,11 +214,6 @@ def measure(scans: int) -> dict:
         finally:
             stream.close()
             broker_side.close()
-            manager.stop()
-            server.close()
-            server_thread.join(1)
-            from core.db import db
-            db.dispose(app)
     latencies.sort()
     return {"scans": scans, "received": len(latencies), "lost": lost,
             "p50_ms": round(statistics.median(latencies), 1),
