@@ -120,6 +120,8 @@ def test_every_page_at_every_size(live_server, open_page, scene, size, api_token
     shoot(staff, "desk-log", size)
     staff.goto(url + "/kiosk/manual")
     shoot(staff, "desk-manual", size)
+    staff.goto(url + "/account/password")
+    shoot(staff, "account-password", size)
 
     # The tracer's console and the administrator's pages.
     tracer = open_page(**SIZES[size])
