@@ -18,10 +18,11 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 import sqlalchemy as sa
 from sqlalchemy import delete
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from core.db import db, utcnow
+from core.db import db, row_instance, utcnow
 from core.models import ApiToken, Role, StaffSession, User
 from core.staff import add_assignments, check_assignable, venues_by_code
 
@@ -193,9 +194,12 @@ def _load_user_from_bearer(req) -> User | None:
     key = (str(current_app.config.get("DATABASE_URL")), token_sha256(token.strip()))
     values = bearer_cache.get(key)
     if values is not None:
-        user = User(**values)
-        make_transient_to_detached(user)
-        user = db.session.merge(user, load=False)
+        # As if read in this request's session (no SQL): the session's own copy when it has one.
+        user = db.session.identity_map.get(identity_key(User, values["id"]))
+        if user is None:
+            user = row_instance(User, values)
+            make_transient_to_detached(user)
+            db.session.add(user)
     else:
         generation = bearer_cache.generation
         # One query for the token and its user.

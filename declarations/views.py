@@ -33,6 +33,7 @@ from core.db import db
 from core.errors import api_error, read_json_body
 from core.models import Role, Venue
 from core.security import public_limits
+from core.venue_cache import door_venue
 from core import admin_units
 from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts, consent_version
 from declarations.identity import countries, display_name, format_phone
@@ -128,7 +129,7 @@ def _active_venue(code: str) -> Venue | None:
     code = normalise_venue_code(code)
     if code is None:
         return None
-    venue = db.session.exec(select(Venue).where(Venue.code == code)).first()
+    venue = door_venue(session=db.session, code=code)
     return venue if venue is not None and venue.is_active else None
 
 

@@ -37,6 +37,7 @@ from core.models import Role, Venue
 from core.public_url import public_url_message
 from core.security import public_limits
 from core.services import get_venue
+from core.venue_cache import door_venue
 from core import admin_units
 from declarations.consent import FALSE_DECLARATION_WARNING, consent_texts
 from declarations.identity import countries, format_phone
@@ -690,7 +691,7 @@ def _scan_error(exc: services.ScanError):
 def _scan(venue_code, payload):
     venue = None
     if isinstance(venue_code, str):
-        venue = get_venue(session=db.session, code=venue_code)
+        venue = door_venue(session=db.session, code=venue_code)
     try:
         result = services.handle_scan(
             session=db.session, now=clock.now(), venue_code=venue_code, payload=payload,

@@ -1,0 +1,102 @@
+"""The venues a door looks up on every scan and declaration, kept briefly in this process.
+
+A check-in names its venue by code; reading the venue row costs a round trip and an ORM load on
+every request, though venues change a few times a year. A venue's columns are kept for
+VENUE_CACHE_S in this process. Any write to the venue table through this process (ORM or plain
+SQL, any engine: a venue created, renamed, deactivated, its rules changed, a test's clean-up)
+forgets every cached venue at once, so this process never acts on a venue it changed itself;
+another process's change (another gunicorn worker, the admin CLI) is seen within VENUE_CACHE_S.
+Each session gets its own `Venue`, attached as if it had been read: nothing is shared between
+requests but the values."""
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
+from sqlmodel import Session, select
+
+from core.db import row_instance
+from core.models import Venue
+
+VENUE_CACHE_S = 2.0
+_COLUMNS = tuple(column.key for column in Venue.__table__.columns)
+# A statement that writes the venue table itself (not venue_host, nor a row naming a venue_id).
+_WRITES_VENUE = re.compile(r'^\s*(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO|TRUNCATE(?:\s+TABLE)?)\s+'
+                           r'(?:[\w"]+\.)?"?venue"?(?![\w"])', re.IGNORECASE)
+_monotonic = time.monotonic  # tests move a fake clock instead of sleeping
+
+
+class _VenueCache:
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[float, int, dict | None]] = {}
+        self._lock = threading.Lock()
+        self.generation = 0  # bumped by every venue write: older entries are worthless
+
+    def get(self, key: tuple[str, str]) -> tuple[bool, dict | None]:
+        entry = self._entries.get(key)
+        if entry is None:
+            return False, None
+        expires, generation, values = entry
+        if generation != self.generation or _monotonic() >= expires:
+            self._entries.pop(key, None)
+            return False, None
+        return True, values
+
+    def put(self, key: tuple[str, str], values: dict | None, generation: int) -> None:
+        with self._lock:
+            if generation != self.generation:  # a venue write happened while we looked
+                return
+            if len(self._entries) >= 1_000:  # bounded: venues are few, guessed codes are not
+                self._entries.clear()
+            self._entries[key] = (_monotonic() + VENUE_CACHE_S, generation, values)
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self.generation += 1
+            self._entries.clear()
+
+
+venue_cache = _VenueCache()
+
+
+@sa.event.listens_for(sa.engine.Engine, "after_cursor_execute")
+def _forget_venues_on_write(conn, cursor, statement, parameters, context, executemany):
+    if _WRITES_VENUE.match(statement):
+        conn.info["khaibao.venue_write"] = True
+        venue_cache.forget_all()
+
+
+@sa.event.listens_for(sa.engine.Engine, "commit")
+def _forget_venues_on_commit(conn):
+    # Again at commit: a lookup between the write and its commit read the old row.
+    if not conn.invalidated and conn.info.pop("khaibao.venue_write", False):
+        venue_cache.forget_all()
+
+
+def door_venue(*, session: Session, code: str | None) -> Venue | None:
+    """The venue with this code (normalised: stripped, upper case) as the door acts on it, or
+    None; inactive venues are returned as they are (the caller refuses them)."""
+    code = (code or "").strip().upper()
+    if not code:
+        return None
+    key = (str(session.get_bind().url), code)
+    found, values = venue_cache.get(key)
+    if not found:
+        generation = venue_cache.generation
+        venue = session.exec(select(Venue).where(Venue.code == code)).first()
+        values = None if venue is None else {c: getattr(venue, c) for c in _COLUMNS}
+        venue_cache.put(key, values, generation)
+        return venue
+    if values is None:
+        return None
+    present = session.identity_map.get(identity_key(Venue, values["id"]))
+    if present is not None:  # this session read the venue already: that row, as it read it
+        return present
+    venue = row_instance(Venue, values)
+    make_transient_to_detached(venue)
+    session.add(venue)  # persistent in this session as if read (no SQL): session.get finds it
+    return venue
