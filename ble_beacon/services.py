@@ -101,11 +101,13 @@ def _upsert(session: Session, encounters: Sequence[Sighting], venue_id: int,
 
 
 # --- Linking at check-in -------------------------------------------------------------------------
-def _take_strongest(with_kiosk: bool):
+def take_strongest_statement(with_kiosk: bool, visit_id=None):
     """One statement finds the strongest unlinked candidate and takes it. On PostgreSQL a row
     another check-in is taking right now is skipped (SKIP LOCKED), so racing check-ins still get
     the next phone; SQLite has one writer at a time and needs no row lock. Built once (every
-    check-in runs it): only the parameters change."""
+    check-in runs it): only the parameters (`link_parameters`) change. `visit_id`: the visit's
+    id as an SQL expression (a CTE's column: the check-in and its link in one statement);
+    default the `p_visit_id` parameter. Returns the linked encounter's id."""
     table = Encounter.__table__
     conditions = [
         table.c.venue_id == sa.bindparam("p_venue_id"),
@@ -124,11 +126,23 @@ def _take_strongest(with_kiosk: bool):
     )
     return (sa.update(table)
             .where(table.c.id == strongest, table.c.visit_id.is_(None))
-            .values(visit_id=sa.bindparam("p_visit_id"))
+            .values(visit_id=sa.bindparam("p_visit_id") if visit_id is None else visit_id)
             .returning(table.c.id))
 
 
-_TAKE_STRONGEST = {False: _take_strongest(False), True: _take_strongest(True)}
+def link_parameters(*, venue_id: int, kiosk_id: int | None, now: datetime,
+                    window_before_s: int = LINK_WINDOW_BEFORE_S,
+                    window_after_s: int = LINK_WINDOW_AFTER_S,
+                    still_heard_s: int = LINK_STILL_HEARD_S,
+                    min_rssi: int = LINK_MIN_RSSI) -> dict:
+    """The parameters of take_strongest_statement for a scan at `now` (all but p_visit_id)."""
+    return {"p_venue_id": venue_id, "p_kiosk_id": kiosk_id,
+            "p_first_from": now - timedelta(seconds=window_before_s),
+            "p_first_until": now + timedelta(seconds=window_after_s),
+            "p_heard_since": now - timedelta(seconds=still_heard_s), "p_min_rssi": min_rssi}
+
+
+_TAKE_STRONGEST = {False: take_strongest_statement(False), True: take_strongest_statement(True)}
 
 
 def link_encounter_to_visit(
@@ -160,10 +174,9 @@ def link_encounter_to_visit(
             return already
     encounter_id = session.execute(
         _TAKE_STRONGEST[kiosk_id is not None],
-        {"p_visit_id": visit_id, "p_venue_id": venue_id, "p_kiosk_id": kiosk_id,
-         "p_first_from": now - timedelta(seconds=window_before_s),
-         "p_first_until": now + timedelta(seconds=window_after_s),
-         "p_heard_since": now - timedelta(seconds=still_heard_s), "p_min_rssi": min_rssi},
+        {"p_visit_id": visit_id, **link_parameters(
+            venue_id=venue_id, kiosk_id=kiosk_id, now=now, window_before_s=window_before_s,
+            window_after_s=window_after_s, still_heard_s=still_heard_s, min_rssi=min_rssi)},
     ).scalar_one_or_none()
     if encounter_id is None:
         return None

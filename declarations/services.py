@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
 from core.models import Venue
@@ -21,7 +22,13 @@ from declarations.schema import CleanDeclaration
 from declarations.tokens import NEEDS_REVIEW, KeyRing, TokenClaims, TokenError
 from notices.models import DoorNotice, ExposureNotice
 from visits.models import OpenedBy, Visit, Visitor, VisitorTombstone, VisitStatus
-from visits.services import current_visit, lock_visitor, open_visit_unless_inside
+from visits.services import (
+    current_visit,
+    lock_visitor,
+    open_visit_unless_inside,
+    opened,
+    opening_values,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -106,16 +113,25 @@ def _serialise_submission(session: Session, key: str) -> None:
                         .execution_options(synchronize_session=False))
 
 
+_REPEAT_OF = (
+    sa.select(Declaration.id)
+    .where(Declaration.submission_key == sa.bindparam("key"),
+           Declaration.submitted_at >= sa.bindparam("since", type_=Declaration.submitted_at.type),
+           Declaration.submitted_at <= sa.bindparam("until", type_=Declaration.submitted_at.type))
+    .order_by(Declaration.id.desc()).limit(1)
+)
+
+
 def _repeat_of(session: Session, key: str, *, now: datetime, keyring: KeyRing,
                venue: Venue) -> SubmitResult | None:
-    """The declaration this same submission already made a moment ago, as its result."""
-    previous = session.exec(
-        select(Declaration).where(Declaration.submission_key == key,
-                                  Declaration.submitted_at >= now - DUPLICATE_WINDOW,
-                                  Declaration.submitted_at <= now + DUPLICATE_WINDOW)
-        .order_by(Declaration.id.desc())).first()
-    if previous is None:
+    """The declaration this same submission already made a moment ago, as its result. Almost
+    always there is none: only its id is looked for, the row read when there is one."""
+    previous_id = session.execute(_REPEAT_OF, {
+        "key": key, "since": now - DUPLICATE_WINDOW, "until": now + DUPLICATE_WINDOW,
+    }).scalar()
+    if previous_id is None:
         return None
+    previous = session.get(Declaration, previous_id)
     visitor = session.get(Visitor, previous.visitor_id)
     visit = session.exec(select(Visit).where(Visit.declaration_id == previous.id)
                          .order_by(Visit.checked_in_at.desc())).first() \
@@ -157,6 +173,82 @@ def _attach_visit(session: Session, *, visitor: Visitor, venue: Venue, declarati
     return visit
 
 
+_VISITOR_COLUMNS = tuple(c.key for c in Visitor.__table__.columns if c.key != "id")
+_DECLARATION_COLUMNS = tuple(c.key for c in Declaration.__table__.columns
+                             if c.key not in ("id", "visitor_id"))
+_VISIT_COLUMNS = ("uid", "venue_id", "kiosk_id", "checked_in_at", "opened_by", "status")
+
+
+def _bound(table: sa.Table, prefix: str, names) -> list:
+    return [sa.bindparam(f"{prefix}{name}", type_=table.c[name].type).label(name)
+            for name in names]
+
+
+def _first_declaration_statement():
+    """PostgreSQL: a new person's visitor, declaration and check-in in one round trip (three
+    data-modifying CTEs, each INSERT taking the id the one before returned)."""
+    visitors, declarations, visits = (Visitor.__table__, Declaration.__table__, Visit.__table__)
+    visitor = (sa.insert(visitors)
+               .from_select(list(_VISITOR_COLUMNS),
+                            sa.select(*_bound(visitors, "v_", _VISITOR_COLUMNS)))
+               .returning(visitors.c.id).cte("new_visitor"))
+    declaration = (sa.insert(declarations)
+                   .from_select(["visitor_id", *_DECLARATION_COLUMNS],
+                                sa.select(visitor.c.id,
+                                          *_bound(declarations, "d_", _DECLARATION_COLUMNS)))
+                   .returning(declarations.c.id).cte("new_declaration"))
+    visit = (sa.insert(visits)
+             .from_select(["visitor_id", "declaration_id", *_VISIT_COLUMNS],
+                          sa.select(visitor.c.id, declaration.c.id,
+                                    *_bound(visits, "s_", _VISIT_COLUMNS))
+                          .select_from(visitor.join(declaration, sa.true())))
+             .returning(visits.c.id).cte("new_visit"))
+    return (sa.select(visitor.c.id, declaration.c.id, visit.c.id)
+            .select_from(visitor.join(declaration, sa.true()).join(visit, sa.true())))
+
+
+_FIRST_DECLARATION = _first_declaration_statement()
+_INSERT = {model: sa.insert(model.__table__).returning(model.__table__.c.id)
+           for model in (Visitor, Declaration, Visit)}
+
+
+def _as_loaded(session: Session, instance, row_id: int) -> None:
+    """An object just INSERTed with plain SQL joins the session as if it had been read."""
+    instance.id = row_id
+    make_transient_to_detached(instance)
+    session.add(instance)
+
+
+def _store_first(session: Session, *, visitor: Visitor, declaration: Declaration, venue: Venue,
+                 now: datetime, opened_by: OpenedBy | str, kiosk_id: int | None) -> Visit:
+    """A new person's visitor, declaration and check-in as plain INSERTs (one statement on
+    PostgreSQL, three on SQLite), without the ORM's unit of work; `visitor` and `declaration`
+    (built, not added) then join the session as if read. Nobody else can see the visitor yet:
+    no lock, no open visit to look for. Only for a phone-form check-in, which links no phone."""
+    visitor_values = {name: getattr(visitor, name) for name in _VISITOR_COLUMNS}
+    declaration_values = {name: getattr(declaration, name) for name in _DECLARATION_COLUMNS}
+    visit_values = opening_values(visitor_id=None, venue_id=venue.id, now=now,
+                                  opened_by=opened_by, kiosk_id=kiosk_id, declaration_id=None,
+                                  status=declaration.status)
+    if session.get_bind().dialect.name == "postgresql":
+        visitor_id, declaration_id, visit_id = session.execute(_FIRST_DECLARATION, {
+            **{f"v_{k}": v for k, v in visitor_values.items()},
+            **{f"d_{k}": v for k, v in declaration_values.items()},
+            **{f"s_{k}": visit_values[k] for k in _VISIT_COLUMNS},
+        }).one()
+    else:
+        visitor_id = session.execute(_INSERT[Visitor], visitor_values).scalar_one()
+        declaration_id = session.execute(
+            _INSERT[Declaration], {**declaration_values, "visitor_id": visitor_id}).scalar_one()
+        visit_values.update(visitor_id=visitor_id, declaration_id=declaration_id)
+        visit_id = session.execute(_INSERT[Visit], visit_values).scalar_one()
+    visit_values.update(visitor_id=visitor_id, declaration_id=declaration_id)
+    declaration.visitor_id = visitor_id
+    _as_loaded(session, visitor, visitor_id)
+    _as_loaded(session, declaration, declaration_id)
+    return opened(session=session, visit_id=visit_id, values=visit_values, app_detected=False)
+
+
 def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venue, now: datetime,
                        keyring: KeyRing, rules: TriageRules = DEFAULT_RULES,
                        source: DeclarationSource | str = DeclarationSource.phone_form,
@@ -183,8 +275,12 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
         for name in _VISITOR_FIELDS:
             setattr(visitor, name, getattr(clean, name))
         visitor.updated_at = now
-        session.add(visitor)
-        session.flush()
+        # A new person checking in from the phone form: three plain INSERTs (one statement on
+        # PostgreSQL) instead of the ORM's flushes. Anyone else goes through the session.
+        first = new_visitor and OpenedBy(opened_by) == OpenedBy.phone_form
+        if not first:
+            session.add(visitor)
+            session.flush()
         decision = triage(clean, rules)
         declaration = Declaration(
             visitor_id=visitor.id, venue_id=venue.id, submitted_at=now, lang=clean.lang,
@@ -204,11 +300,15 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
             consent_text_version=clean.consent_text_version, consent_at=clean.consent_at,
             submission_key=key,
         )
-        session.add(declaration)
-        session.flush()
-        visit = _attach_visit(session, visitor=visitor, venue=venue, declaration=declaration,
-                              now=now, opened_by=opened_by, kiosk_id=kiosk_id,
-                              new_visitor=new_visitor)
+        if first:
+            visit = _store_first(session, visitor=visitor, declaration=declaration, venue=venue,
+                                 now=now, opened_by=opened_by, kiosk_id=kiosk_id)
+        else:
+            session.add(declaration)
+            session.flush()
+            visit = _attach_visit(session, visitor=visitor, venue=venue,
+                                  declaration=declaration, now=now, opened_by=opened_by,
+                                  kiosk_id=kiosk_id, new_visitor=new_visitor)
         session.commit()
     except Exception:
         session.rollback()
@@ -333,7 +433,7 @@ class DeclarationState:
 
     declared_at: datetime
     status: str
-    declaration: Declaration | None  # the row, when this server has the newest one
+    declaration_id: int | None  # this server's row, when it has the newest one
 
 
 def declaration_state(*, session: Session, visitor_id: int,
@@ -341,15 +441,17 @@ def declaration_state(*, session: Session, visitor_id: int,
     """The rule of the door: apply the newest declaration known, this server's latest for the
     visitor or the one the scanned code describes (None: neither)."""
     latest = latest_declaration(session=session, visitor_id=visitor_id)
-    return _newest_known(latest, claims)
+    return _newest_known(None if latest is None else
+                         (latest.id, latest.submitted_at, latest.status), claims)
 
 
-def _newest_known(latest: Declaration | None,
+def _newest_known(latest: tuple[int, datetime, str] | None,
                   claims: TokenClaims | None) -> DeclarationState | None:
+    """`latest`: (id, submitted_at, status) of this server's latest declaration of the visitor."""
     # A code's time is rounded to the minute, never later than it was: a row at or after it is
     # that declaration or a newer one.
-    if latest is not None and (claims is None or latest.submitted_at >= claims.declared_at):
-        return DeclarationState(latest.submitted_at, latest.status, latest)
+    if latest is not None and (claims is None or latest[1] >= claims.declared_at):
+        return DeclarationState(latest[1], latest[2], latest[0])
     if claims is not None:
         return DeclarationState(claims.declared_at, claims.declaration_status, None)
     return None
@@ -371,21 +473,32 @@ def _visitor_with_latest_declaration_statement():
         sa.exists(sa.select(DoorNotice.notice_id).where(
             DoorNotice.visitor_uid == Visitor.uid, DoorNotice.seen_at.is_(None))
             .correlate(Visitor))).label("notice_waiting")
-    return (select(Visitor, Declaration, notice_waiting)
+    # Of the declaration, what the door decides on (the whole row is never needed at a scan).
+    return (select(Visitor, Declaration.id, Declaration.submitted_at, Declaration.status,
+                   notice_waiting)
             .outerjoin(Declaration, Declaration.id == latest)
             .where(Visitor.uid == sa.bindparam("uid")))
 
 
 # Built once: every scan of a personal code runs it.
 _VISITOR_WITH_LATEST = _visitor_with_latest_declaration_statement()
+# PostgreSQL, for a door about to check the visitor in: the same read takes the visitor's row
+# lock (visits.services.lock_visitor) and saves its own round trip.
+_VISITOR_WITH_LATEST_LOCKED = _VISITOR_WITH_LATEST.with_for_update(of=Visitor, key_share=True)
 
 
-def _visitor_with_latest_declaration(session: Session, uid: str
-                                     ) -> tuple[Visitor | None, Declaration | None, bool]:
-    """The visitor with this global identity, their latest declaration and whether a notice
-    waits for them at the kiosk, in one statement (the door reads these for every scan)."""
-    row = session.execute(_VISITOR_WITH_LATEST, {"uid": uid}).first()
-    return (row[0], row[1], bool(row[2])) if row is not None else (None, None, False)
+def _visitor_with_latest_declaration(
+        session: Session, uid: str, *, lock: bool = False,
+) -> tuple[Visitor | None, tuple[int, datetime, str] | None, bool]:
+    """The visitor with this global identity, their latest declaration's (id, submitted_at,
+    status) and whether a notice waits for them at the kiosk, in one statement (the door reads
+    these for every scan). `lock`: take the visitor's row lock with it (PostgreSQL only)."""
+    row = session.execute(_VISITOR_WITH_LATEST_LOCKED if lock else _VISITOR_WITH_LATEST,
+                          {"uid": uid}).first()
+    if row is None:
+        return None, None, False
+    latest = (row[1], row[2], row[3]) if row[1] is not None else None
+    return row[0], latest, bool(row[4])
 
 
 @dataclass(frozen=True)
@@ -395,31 +508,35 @@ class TokenIdentity:
     state: DeclarationState  # the newest declaration known (this server's or the code's)
     fresh: bool
     notice_waiting: bool = True  # an exposure notice not yet shown at a kiosk (as read then)
+    locked: bool = False  # this transaction holds the visitor's row lock (lock_visitor)
 
     @property
-    def declaration(self) -> Declaration | None:
-        return self.state.declaration
+    def declaration_id(self) -> int | None:
+        return self.state.declaration_id
 
 
 def identify_token(*, session: Session, keyring: KeyRing, text: str, now: datetime,
-                   max_age: timedelta | None, fresh_for: timedelta) -> TokenIdentity:
+                   max_age: timedelta | None, fresh_for: timedelta,
+                   lock: bool = False) -> TokenIdentity:
     """Verify a personal token offline, then find its visitor by their global identity, and the
-    newest declaration known for them. A code dies with its record: once the visitor is deleted
+    newest declaration known for them (`lock`: and take the visitor's row lock on PostgreSQL, for
+    a check-in; `locked` says whether it is held). A code dies with its record: once the visitor is deleted
     (retention, or on request) it names no one."""
     try:
         claims = keyring.verify(text, now=now, max_age=max_age)
     except TokenError as exc:
         raise TokenRejected(exc.reason) from None
-    visitor, latest, notice_waiting = _visitor_with_latest_declaration(session,
-                                                                        claims.visitor_uid)
+    lock = lock and session.get_bind().dialect.name == "postgresql"
+    visitor, latest, notice_waiting = _visitor_with_latest_declaration(
+        session, claims.visitor_uid, lock=lock)
     if visitor is None:  # someone met elsewhere in the installation (else: purged or erased)
         visitor = _newcomer(session=session, claims=claims, keyring=keyring, now=now)
-        latest, notice_waiting = None, True  # a door notice may wait for them by uid
+        latest, notice_waiting, lock = None, True, False  # committed: no lock is held
     if visitor.tokens_valid_after is not None and claims.issued_at < visitor.tokens_valid_after:
         raise TokenRejected("revoked")
     state = _newest_known(latest, claims)
     return TokenIdentity(claims, visitor, state, now - state.declared_at < fresh_for,
-                         notice_waiting)
+                         notice_waiting, lock)
 
 
 # A newcomer's record is older than any real one: whatever the door that met them sends, or the

@@ -178,7 +178,7 @@ def handle_scan(
             result = _scan_known_visitor(session=session, now=now, venue=venue,
                                          visitor=found.visitor, settings=settings,
                                          kiosk_id=kiosk_id, claims=found.claims,
-                                         state=found.state)
+                                         state=found.state, locked=found.locked)
             result.notice_waiting = found.notice_waiting
         elif code.kind in (CCCD, NATIONAL_QR):
             result = _scan_identity(session=session, now=now, venue=venue, code=code,
@@ -213,22 +213,25 @@ def _identify_token(*, session: Session, text: str, now: datetime, settings: Sca
     try:
         return identify_token(session=session, keyring=settings.keyring, text=text, now=now,
                               max_age=settings.token_max_age,
-                              fresh_for=timedelta(hours=settings.rules.fresh_hours))
+                              fresh_for=timedelta(hours=settings.rules.fresh_hours), lock=True)
     except TokenRejected as exc:
         raise ScanError(f"token_{exc.reason}", exc.problem, field="payload") from None
 
 
 def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visitor: Visitor,
                         settings: ScanSettings, kiosk_id: int | None,
-                        claims=None, state: DeclarationState | None = None) -> ScanResult:
+                        claims=None, state: DeclarationState | None = None,
+                        locked: bool = False) -> ScanResult:
     """A scan of someone the door can name (their personal code, or an ID card of a visitor
     inside). `claims`: what their personal code says of their declaration, if they showed one;
-    `state`: the newest declaration known, when the caller has read it already.
+    `state`: the newest declaration known, when the caller has read it already; `locked`: this
+    transaction holds the visitor's lock already (on PostgreSQL the read of a personal code
+    takes it), so the stay below is read under it.
 
-    The visitor's stay is read without a lock first; a check-in then takes the visitor's lock
-    and inserts only if no visit is open (one statement), so the common case costs one read and
-    one write. Anything else, or a check-in another scan beat us to, is decided again under the
-    lock, as before."""
+    Otherwise the visitor's stay is read without a lock first; a check-in then takes the
+    visitor's lock and inserts only if no visit is open (one statement), so the common case
+    costs one read and one write. Anything else, or a check-in another scan beat us to, is
+    decided again under the lock, as before."""
     if state is None:
         state = declaration_state(session=session, visitor_id=visitor.id, claims=claims)
     inside, last = stay_at(session=session, visitor_id=visitor.id, venue_id=venue.id)
@@ -237,8 +240,8 @@ def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visito
         visit = open_visit_unless_inside(
             session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
             opened_by=OpenedBy.scan, kiosk_id=kiosk_id,
-            declaration_id=state.declaration.id if state.declaration is not None else None,
-            status=_visit_status(state.status))
+            declaration_id=state.declaration_id,
+            status=_visit_status(state.status), lock=not locked)
         if visit is not None:
             session.commit()
             return ScanResult(action="check_in", venue_code=venue.code, visitor=visitor,
@@ -248,8 +251,13 @@ def _scan_known_visitor(*, session: Session, now: datetime, venue: Venue, visito
         return _answer(session=session, now=now, venue=venue, visitor=visitor,
                        settings=settings, kiosk_id=kiosk_id, state=state, action=action,
                        inside=inside, last=last)
+    elif locked:  # a check-out, decided on a stay read under the lock
+        return _answer(session=session, now=now, venue=venue, visitor=visitor,
+                       settings=settings, kiosk_id=kiosk_id, state=state, action=action,
+                       inside=inside, last=last)
     # A check-out, or a check-in that lost a race: under the visitor's lock, as it is now.
-    lock_visitor(session=session, visitor_id=visitor.id)
+    if not locked:
+        lock_visitor(session=session, visitor_id=visitor.id)
     inside, last = stay_at(session=session, visitor_id=visitor.id, venue_id=venue.id)
     action = _decide(now=now, settings=settings, inside=inside, last=last, state=state)
     return _answer(session=session, now=now, venue=venue, visitor=visitor, settings=settings,
@@ -277,7 +285,7 @@ def _answer(*, session: Session, now: datetime, venue: Venue, visitor: Visitor,
         result.visit = open_visit(
             session=session, visitor_id=visitor.id, venue_id=venue.id, now=now,
             opened_by=OpenedBy.scan, kiosk_id=kiosk_id,
-            declaration_id=state.declaration.id if state.declaration is not None else None,
+            declaration_id=state.declaration_id,
             status=_visit_status(state.status), commit=False)
         session.commit()
     elif action == ScanAction.check_out:
@@ -296,10 +304,10 @@ def _answer(*, session: Session, now: datetime, venue: Venue, visitor: Visitor,
         result.action = "needs_confirmation"
         # A stale declaration this server holds can be renewed as it was ("nothing has
         # changed"); one it knows only from the code (made elsewhere) is asked again.
-        known = state is not None and state.declaration is not None
+        known = state is not None and state.declaration_id is not None
         result.confirmation = _ask(
             settings=settings, now=now, venue=venue, reason="stale" if known else "renew",
-            visitor=visitor, declaration=state.declaration if known else None,
+            visitor=visitor, declaration_id=state.declaration_id if known else None,
             declared_at=state.declared_at if state is not None else None, kiosk_id=kiosk_id)
     return result
 
@@ -340,7 +348,7 @@ def _scan_identity(*, session: Session, now: datetime, venue: Venue, code,
                         identity=prefill)
     result.confirmation = _ask(
         settings=settings, now=now, venue=venue, reason="identity", visitor=visitor,
-        declaration=None, kiosk_id=kiosk_id, identity=prefill)
+        declaration_id=None, kiosk_id=kiosk_id, identity=prefill)
     return result
 
 
@@ -377,14 +385,12 @@ def _refuse_mismatch(*, session: Session, now: datetime, venue: Venue, kind: str
 
 
 def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
-         visitor: Visitor | None, declaration: Declaration | None, kiosk_id: int | None,
+         visitor: Visitor | None, declaration_id: int | None, kiosk_id: int | None,
          identity: dict | None = None, declared_at: datetime | None = None) -> dict:
     """Sign the question for the touchscreen and show it on the venue's screens. `reason`:
     stale (a declaration to renew as it was, or to answer again), renew (a stale declaration
     made elsewhere: answer the health questions again), identity (an ID card: the health
     questions and a phone number)."""
-    if declaration is not None:
-        declared_at = declaration.submitted_at
     expires_at = now + timedelta(seconds=settings.ticket_ttl_s)
     ticket = _ticket_serializer(settings.ticket_secret).dumps({
         "exp": expires_at.timestamp(),
@@ -392,7 +398,7 @@ def _ask(*, settings: ScanSettings, now: datetime, venue: Venue, reason: str,
         "venue": venue.code,
         "kiosk": kiosk_id,
         "visitor": visitor.id if visitor is not None else None,
-        "declaration": declaration.id if declaration is not None else None,
+        "declaration": declaration_id,
         "identity": identity,
     })
     name = display_name(visitor) if visitor is not None else identity_display_name(identity)

@@ -12,9 +12,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
-from ble_beacon.services import link_encounter_to_visit
+from ble_beacon.services import (
+    link_encounter_to_visit,
+    link_parameters,
+    take_strongest_statement,
+)
 from core.audit import record_audit
-from core.db import new_uid
+from core.db import new_uid, row_instance
 from core.i18n import format_local
 from core.models import User, Venue
 from visits import events
@@ -75,15 +79,29 @@ def _finish(session: Session, commit: bool) -> None:
 
 
 _visitor = Visitor.__table__
-_LOCK_VISITOR = (_visitor.update().where(_visitor.c.id == sa.bindparam("visitor_id"))
-                 .values(updated_at=_visitor.c.updated_at))
+# PostgreSQL: the visitor's row lock, without writing the row (an UPDATE, even one that changes
+# nothing, leaves a dead row version behind and wakes the sync trigger's comparison). FOR NO KEY
+# UPDATE is the lock an UPDATE of the row takes: a transaction that has updated the visitor
+# (a declaration) already holds it, where asking for the stronger FOR UPDATE would deadlock
+# with the transactions queued behind it; and it leaves inserts naming the visitor alone.
+_LOCK_VISITOR = (sa.select(_visitor.c.id).where(_visitor.c.id == sa.bindparam("visitor_id"))
+                 .with_for_update(key_share=True))
+# SQLite: one writer at a time. A write that matches no row takes the writer lock and begins the
+# transaction (core.db: BEGIN IMMEDIATE) without touching the visitor (their row changed would
+# be captured for forwarding, as if their record had been edited).
+_TAKE_WRITER_LOCK = (_visitor.update().where(_visitor.c.id == sa.bindparam("visitor_id"),
+                                             sa.false())
+                     .values(updated_at=_visitor.c.updated_at))
 
 
 def lock_visitor(*, session: Session, visitor_id: int) -> None:
-    """Serialise check-ins of one visitor (camera and API racing on the same code): a no-op
-    UPDATE takes the row lock on PostgreSQL and the write lock on SQLite before we look for an
-    open visit, so two identical scans cannot both open one."""
-    session.execute(_LOCK_VISITOR, {"visitor_id": visitor_id})
+    """Serialise check-ins of one visitor (camera and API racing on the same code) before we
+    look for an open visit, so two identical scans cannot both open one: the visitor's row lock
+    on PostgreSQL, the writer lock on SQLite (all writes wait for it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(_LOCK_VISITOR, {"visitor_id": visitor_id})
+    else:
+        session.execute(_TAKE_WRITER_LOCK, {"visitor_id": visitor_id})
 
 
 def current_visit(*, session: Session, visitor_id: int, venue_id: int) -> Visit | None:
@@ -156,6 +174,24 @@ def _open_unless_inside_statement():
 
 
 _OPEN_UNLESS_INSIDE = _open_unless_inside_statement()
+_UNSET_AT_OPENING = {column.key: None for column in Visit.__table__.columns
+                     if column.key not in _OPENED_COLUMNS and column.key != "id"}
+
+
+def _open_and_link_statement(with_kiosk: bool):
+    """PostgreSQL: the check-in and its phone link in one round trip. The INSERT of
+    _OPEN_UNLESS_INSIDE and ble_beacon's take of the strongest phone heard, as two
+    data-modifying CTEs of one statement; the take runs only when the visit was opened. Returns
+    (visit id or NULL, linked encounter id or NULL)."""
+    opened = _open_unless_inside_statement().cte("opened")
+    take = take_strongest_statement(with_kiosk, sa.select(opened.c.id).scalar_subquery())
+    take = take.where(sa.exists(sa.select(opened.c.id)))
+    linked = take.cte("linked")
+    return sa.select(sa.select(opened.c.id).scalar_subquery().label("visit_id"),
+                     sa.select(linked.c.id).scalar_subquery().label("encounter_id"))
+
+
+_OPEN_AND_LINK = {False: _open_and_link_statement(False), True: _open_and_link_statement(True)}
 
 
 def stay_at(*, session: Session, visitor_id: int, venue_id: int
@@ -186,28 +222,52 @@ def open_visit_unless_inside(
 ) -> Visit | None:
     """open_visit for the hot paths, in few statements: the visitor's lock, then one
     `INSERT … SELECT … WHERE NOT EXISTS` (an open visit at the venue) that returns the new id,
-    then the phone link. None (nothing written) when the visitor is inside after all: a
+    then the phone link (on PostgreSQL in the same statement as the INSERT). None (nothing written) when the visitor is inside after all: a
     concurrent scan opened their visit since the caller looked. The caller commits; the screens
     hear of the visit once it does. The capture triggers of sync/ see the row as any other.
     `lock=False`: the caller holds the visitor's lock already (or made the visitor in this
     transaction); `link_phone=False`: no phone heard at the door belongs to this check-in."""
-    if lock:
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if lock and postgresql:  # on SQLite the INSERT itself waits for the one writer's lock
         lock_visitor(session=session, visitor_id=visitor_id)
-    values = {
-        "uid": new_uid(), "visitor_id": visitor_id, "venue_id": venue_id, "kiosk_id": kiosk_id,
-        "declaration_id": declaration_id, "checked_in_at": now,
-        "opened_by": OpenedBy(opened_by).value, "status": VisitStatus(status).value,
-    }
-    visit_id = session.execute(
-        _OPEN_UNLESS_INSIDE, {f"p_{name}": value for name, value in values.items()}
-    ).scalar_one_or_none()
+    values = opening_values(visitor_id=visitor_id, venue_id=venue_id, now=now,
+                            opened_by=opened_by, kiosk_id=kiosk_id,
+                            declaration_id=declaration_id, status=status)
+    parameters = {f"p_{name}": value for name, value in values.items()}
+    if link_phone and postgresql:
+        visit_id, encounter_id = session.execute(
+            _OPEN_AND_LINK[kiosk_id is not None],
+            {**parameters, **link_parameters(venue_id=venue_id, kiosk_id=kiosk_id, now=now)},
+        ).one()
+        app_detected = encounter_id is not None
+        if app_detected:
+            logger.info("visit %s: phone detected (encounter %s)", visit_id, encounter_id)
+    else:
+        visit_id = session.execute(_OPEN_UNLESS_INSIDE, parameters).scalar_one_or_none()
+        app_detected = visit_id is not None and link_phone and link_encounter_to_visit(
+            session=session, visit_id=visit_id, venue_id=venue_id, kiosk_id=kiosk_id, now=now,
+            commit=False, new_visit=True) is not None
     if visit_id is None:
         return None
-    # The row as stored, without reading it back (the columns not given keep their defaults).
-    visit = Visit(id=visit_id, **values)
-    app_detected = link_phone and link_encounter_to_visit(
-        session=session, visit_id=visit_id, venue_id=venue_id, kiosk_id=kiosk_id, now=now,
-        commit=False, new_visit=True) is not None
+    return opened(session=session, visit_id=visit_id, values=values, app_detected=app_detected)
+
+
+def opening_values(*, visitor_id: int | None, venue_id: int, now: datetime,
+                   opened_by: OpenedBy | str, kiosk_id: int | None, declaration_id: int | None,
+                   status: VisitStatus | str) -> dict:
+    """The columns of a visit being opened (the others are NULL until it closes or is
+    reviewed): what an INSERT of the hot paths sends."""
+    return {"uid": new_uid(), "visitor_id": visitor_id, "venue_id": venue_id,
+            "kiosk_id": kiosk_id, "declaration_id": declaration_id, "checked_in_at": now,
+            "opened_by": OpenedBy(opened_by).value, "status": VisitStatus(status).value}
+
+
+def opened(*, session: Session, visit_id: int, values: dict, app_detected: bool) -> Visit:
+    """A visit an INSERT of the hot paths just opened (`values`: opening_values): the row as
+    stored, without reading it back, and its check-in on the screens once the caller commits."""
+    # The columns not given are NULL: no column of a new visit has a default (closed_by,
+    # checked_out_at, reviewed_* come later).
+    visit = row_instance(Visit, {**_UNSET_AT_OPENING, **values, "id": visit_id})
     topic, event = visit_event(session=session, visit=visit, action="check_in")
     events.publish_after_commit(session, topic, {**event, "app_detected": app_detected})
     logger.info("visit %s opened (%s, %s)", visit_id, visit.opened_by, visit.status)

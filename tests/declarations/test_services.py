@@ -102,7 +102,7 @@ def test_identify_token_reports_fresh_stale_and_gone(session, venue):
     day = timedelta(hours=24)
     fresh = identify_token(session=session, keyring=KEYS, text=result.token,
                            now=T0 + timedelta(hours=23), max_age=None, fresh_for=day)
-    assert fresh.fresh and fresh.declaration.id == result.declaration.id
+    assert fresh.fresh and fresh.declaration_id == result.declaration.id
     stale = identify_token(session=session, keyring=KEYS, text=result.token,
                            now=T0 + timedelta(hours=24), max_age=None, fresh_for=day)
     assert not stale.fresh
