@@ -532,13 +532,16 @@ def _checkin_miss(kind, rate, p99, result, ceiling, load) -> str:
     database = "PostgreSQL" if kind == "postgresql" else "SQLite"
     return (f"{_fmt_rate(rate)} (p99 {p99} ms) where the same server answers "
             f"{_fmt_rate(ceiling['per_s'])} on /healthz: server, {database} and wrk share 2 "
-            f"cores with other jobs (load {load} at the end); a check-in costs about 2 ms of CPU "
-            f"in Python when the machine is quiet (Flask, rate limiter, Ed25519 verify, 6 Core "
-            f"statements and a commit)"
+            f"cores with other jobs (load {load} at the end); a check-in costs 2–2.5 ms of CPU "
+            f"in Python when the machine is quiet (Flask, rate limiter, Ed25519 verify, "
+            + ("3 statements and a commit: the visitor read with their lock, their stay, the "
+               "visit and its phone link in one" if kind == "postgresql" else
+               "4 statements and a commit: the visitor, their stay, the visit, its phone link")
+            + ")"
             + (", in one process whose threads share one interpreter lock" if kind == "sqlite"
-               else "") + ". A machine of its own would reach it, or one statement per "
-            "check-in backed by a unique index (not possible while a central server keeps "
-            "each door's open visit until they are merged)")
+               else "") + ". One statement per check-in backed by a unique index would "
+            "save one more round trip; not possible while a central server keeps each door's "
+            "open visit until they are merged")
 
 
 def _declaration_miss(rate, p99, result, ceiling, load) -> str:
