@@ -7,15 +7,18 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from alembic import command as alembic_command
 import pytest
 import sqlalchemy as sa
+from sqlmodel import Session
 
-from core.db import db
+from core.cli import alembic_config
+from core.db import create_engine_for_url
 from declarations.services import _REPEAT_OF
 from tests.conftest import T0
 
 
-def _declarations(session, count: int, *, keyed: bool) -> None:
+def _declarations(session, count: int) -> None:
     from declarations.models import Declaration
     from visits.models import Visitor
 
@@ -29,23 +32,33 @@ def _declarations(session, count: int, *, keyed: bool) -> None:
         "exposures": [], "declared_for_other": False, "status": "clear",
         "rules_version": "default-1", "consent_processing": True,
         "consent_sensitive_health": True, "consent_text_version": "test", "consent_at": T0,
-        "submission_key": f"{n:064x}" if keyed else None} for n in range(count)])
+        "submission_key": None} for n in range(count)])
     session.commit()
 
 
-def test_the_same_submission_is_looked_up_by_its_key_whatever_the_statistics_say(app, session):
-    if db.engine(app).dialect.name != "sqlite":
+def test_the_same_submission_is_looked_up_by_its_key_whatever_the_statistics_say(
+        database_url, tmp_path):
+    if not database_url.startswith("sqlite"):
         pytest.skip("SQLite's planner: PostgreSQL chose the key index with or without it")
-    # Rows from before keys existed, all inside the duplicate window, then fresh statistics (as
-    # ANALYZE leaves them): the key index, unfiltered, counted them all under one value.
-    _declarations(session, 3000, keyed=False)
-    session.execute(sa.text("ANALYZE"))
-    compiled = _REPEAT_OF.compile(db.engine(app))
-    parameters = {"key": "f" * 64, "since": T0 - timedelta(minutes=5),
-                  "until": T0 + timedelta(minutes=5)}
-    processed = compiled.construct_params(parameters)
-    plan = session.connection().exec_driver_sql(
-        "EXPLAIN QUERY PLAN " + str(compiled),
-        tuple(processed[name] for name in compiled.positiontup)).all()
+    # A database of its own: the statistics ANALYZE leaves would change other tests' plans.
+    url = f"sqlite:///{tmp_path / 'plan.db'}"
+    alembic_command.upgrade(alembic_config(url), "head")
+    engine = create_engine_for_url(url)
+    try:
+        with Session(engine) as session:
+            # Rows from before keys existed, all inside the duplicate window, then fresh
+            # statistics (as ANALYZE leaves them): the key index, unfiltered, counted them all
+            # under one value.
+            _declarations(session, 3000)
+            session.execute(sa.text("ANALYZE"))
+            compiled = _REPEAT_OF.compile(engine)
+            processed = compiled.construct_params({
+                "key": "f" * 64, "since": T0 - timedelta(minutes=5),
+                "until": T0 + timedelta(minutes=5)})
+            plan = session.connection().exec_driver_sql(
+                "EXPLAIN QUERY PLAN " + str(compiled),
+                tuple(processed[name] for name in compiled.positiontup)).all()
+    finally:
+        engine.dispose()
     details = " ".join(row[-1] for row in plan)
     assert "USING INDEX ix_declaration_submission_key (submission_key=?)" in details, details
