@@ -4,6 +4,7 @@ stale declaration, recognise a personal QR token, and check in with one. Each ta
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, select
 
+from core.db import new_row
 from core.models import Venue
 from declarations.messages import Problem, problem
 from declarations.models import Declaration, DeclarationSource
@@ -101,16 +103,19 @@ def submission_key(clean: CleanDeclaration, *, venue: Venue, remembered_id: int 
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_ADVISORY_LOCK = sa.text("SELECT pg_advisory_xact_lock(:key)")
+_TAKE_WRITER_LOCK = (Declaration.__table__.update().where(sa.false())
+                     .values(id=Declaration.__table__.c.id))
+
+
 def _serialise_submission(session: Session, key: str) -> None:
     """Submissions with the same key, one at a time, whatever process or thread they reach:
     PostgreSQL takes an advisory lock on the key for the transaction; SQLite takes its write
     lock (a write that changes nothing starts the transaction as a writer)."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
-                        {"key": int(key[:15], 16)})
+        session.execute(_ADVISORY_LOCK, {"key": int(key[:15], 16)})
     else:
-        session.execute(sa.update(Declaration).where(sa.false()).values(id=Declaration.id)
-                        .execution_options(synchronize_session=False))
+        session.execute(_TAKE_WRITER_LOCK)
 
 
 _REPEAT_OF = (
@@ -269,20 +274,25 @@ def submit_declaration(*, session: Session, clean: CleanDeclaration, venue: Venu
         visitor = _find_visitor(session, clean, remembered_id=remembered_visitor_id,
                                 declarant=declarant)
         new_visitor = visitor is None
-        if new_visitor:
-            visitor = Visitor(full_name=clean.full_name, name_folded=clean.name_folded,
-                              created_at=now, declarant_id=declarant.id if declarant else None)
-        for name in _VISITOR_FIELDS:
-            setattr(visitor, name, getattr(clean, name))
-        visitor.updated_at = now
         # A new person checking in from the phone form: three plain INSERTs (one statement on
         # PostgreSQL) instead of the ORM's flushes. Anyone else goes through the session.
         first = new_visitor and OpenedBy(opened_by) == OpenedBy.phone_form
-        if not first:
+        if first:
+            visitor = new_row(Visitor, created_at=now, updated_at=now,
+                              declarant_id=declarant.id if declarant else None,
+                              **{name: getattr(clean, name) for name in _VISITOR_FIELDS})
+        else:
+            if new_visitor:
+                visitor = Visitor(full_name=clean.full_name, name_folded=clean.name_folded,
+                                  created_at=now,
+                                  declarant_id=declarant.id if declarant else None)
+            for name in _VISITOR_FIELDS:
+                setattr(visitor, name, getattr(clean, name))
+            visitor.updated_at = now
             session.add(visitor)
             session.flush()
         decision = triage(clean, rules)
-        declaration = Declaration(
+        declaration = (functools.partial(new_row, Declaration) if first else Declaration)(
             visitor_id=visitor.id, venue_id=venue.id, submitted_at=now, lang=clean.lang,
             source=DeclarationSource(source).value,
             travel_14d=clean.travel_14d, travel_places=clean.travel_places,
