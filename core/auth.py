@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import secrets
-import threading
 import time
 from collections.abc import Iterable
 from datetime import datetime
@@ -24,6 +23,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.db import db, row_instance, utcnow
 from core.models import ApiToken, Role, StaffSession, User
+from core.shortcache import ShortCache
 from core.staff import add_assignments, check_assignable, venues_by_code
 
 login_manager = LoginManager()
@@ -132,37 +132,8 @@ _USER_COLUMNS = tuple(column.key for column in User.__table__.columns)
 _monotonic = time.monotonic  # tests move a fake clock instead of sleeping
 
 
-class _BearerCache:
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[float, int, dict]] = {}
-        self._lock = threading.Lock()
-        self.generation = 0  # bumped by every staff write: older entries are worthless
-
-    def get(self, key: tuple[str, str]) -> dict | None:
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        expires, generation, values = entry
-        if generation != self.generation or _monotonic() >= expires:
-            self._entries.pop(key, None)
-            return None
-        return values
-
-    def put(self, key: tuple[str, str], values: dict, generation: int) -> None:
-        with self._lock:
-            if generation != self.generation:  # a staff write happened while we looked
-                return
-            if len(self._entries) >= 10_000:  # bounded: tokens are few, guesses are not kept
-                self._entries.clear()
-            self._entries[key] = (_monotonic() + BEARER_CACHE_S, generation, values)
-
-    def forget_all(self) -> None:
-        with self._lock:
-            self.generation += 1
-            self._entries.clear()
-
-
-bearer_cache = _BearerCache()
+# Tokens are few; guesses are not kept (the limit drops them all).
+bearer_cache = ShortCache(ttl_s=BEARER_CACHE_S, limit=10_000, clock=lambda: _monotonic())
 
 
 def _writes_staff(statement: str) -> bool:
@@ -192,8 +163,8 @@ def _load_user_from_bearer(req) -> User | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     key = (str(current_app.config.get("DATABASE_URL")), token_sha256(token.strip()))
-    values = bearer_cache.get(key)
-    if values is not None:
+    found, values = bearer_cache.get(key)
+    if found:
         # As if read in this request's session (no SQL): the session's own copy when it has one.
         user = db.session.identity_map.get(identity_key(User, values["id"]))
         if user is None:

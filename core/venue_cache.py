@@ -11,7 +11,6 @@ requests but the values."""
 from __future__ import annotations
 
 import re
-import threading
 import time
 
 import sqlalchemy as sa
@@ -21,6 +20,7 @@ from sqlmodel import Session, select
 
 from core.db import row_instance
 from core.models import Venue
+from core.shortcache import ShortCache
 
 VENUE_CACHE_S = 2.0
 _COLUMNS = tuple(column.key for column in Venue.__table__.columns)
@@ -30,37 +30,8 @@ _WRITES_VENUE = re.compile(r'^\s*(?:UPDATE|DELETE\s+FROM|INSERT\s+INTO|TRUNCATE(
 _monotonic = time.monotonic  # tests move a fake clock instead of sleeping
 
 
-class _VenueCache:
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[float, int, dict | None]] = {}
-        self._lock = threading.Lock()
-        self.generation = 0  # bumped by every venue write: older entries are worthless
-
-    def get(self, key: tuple[str, str]) -> tuple[bool, dict | None]:
-        entry = self._entries.get(key)
-        if entry is None:
-            return False, None
-        expires, generation, values = entry
-        if generation != self.generation or _monotonic() >= expires:
-            self._entries.pop(key, None)
-            return False, None
-        return True, values
-
-    def put(self, key: tuple[str, str], values: dict | None, generation: int) -> None:
-        with self._lock:
-            if generation != self.generation:  # a venue write happened while we looked
-                return
-            if len(self._entries) >= 1_000:  # bounded: venues are few, guessed codes are not
-                self._entries.clear()
-            self._entries[key] = (_monotonic() + VENUE_CACHE_S, generation, values)
-
-    def forget_all(self) -> None:
-        with self._lock:
-            self.generation += 1
-            self._entries.clear()
-
-
-venue_cache = _VenueCache()
+# Venues are few; codes guessed are not kept (the limit drops them all).
+venue_cache = ShortCache(ttl_s=VENUE_CACHE_S, limit=1_000, clock=lambda: _monotonic())
 
 
 @sa.event.listens_for(sa.engine.Engine, "after_cursor_execute")
