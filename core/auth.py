@@ -14,7 +14,6 @@ from flask import session as cookie_session
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, validate_csrf
-import sqlalchemy as sa
 from sqlalchemy import delete
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
@@ -141,19 +140,7 @@ def _writes_staff(statement: str) -> bool:
     return head in ("UPDATE", "DELETE") and any(t in statement for t in _STAFF_TABLES)
 
 
-@sa.event.listens_for(sa.engine.Engine, "after_cursor_execute")
-def _forget_tokens_on_staff_write(conn, cursor, statement, parameters, context, executemany):
-    if _writes_staff(statement):
-        conn.info["khaibao.staff_write"] = True
-        bearer_cache.forget_all()
-
-
-@sa.event.listens_for(sa.engine.Engine, "commit")
-def _forget_tokens_on_staff_commit(conn):
-    # Again at commit: a lookup between the write and its commit read the old row. (A mark left
-    # by a rolled-back write costs one needless forgetting at the next commit, nothing more.)
-    if not conn.invalidated and conn.info.pop("khaibao.staff_write", False):
-        bearer_cache.forget_all()
+bearer_cache.forget_when_written(_writes_staff)
 
 
 @login_manager.request_loader

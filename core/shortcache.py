@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 
+import sqlalchemy as sa
+
 
 class ShortCache:
     """Values kept `ttl_s` seconds by `clock`, at most `limit` of them (then all are dropped:
@@ -42,3 +44,23 @@ class ShortCache:
         with self._lock:
             self.generation += 1
             self._entries.clear()
+
+    def forget_when_written(self, writes: Callable[[str], object]) -> None:
+        """Forget everything whenever a statement `writes` recognises (its table's UPDATE,
+        DELETE, ...) runs through any engine of this process, ORM or plain SQL; and again when
+        its transaction commits, since a lookup between the write and its commit read the old
+        row. (A mark left by a rolled-back write costs one needless forgetting at the next
+        commit, nothing more.)"""
+        mark = f"khaibao.written.{id(self)}"
+
+        def written(conn, cursor, statement, parameters, context, executemany):
+            if writes(statement):
+                conn.info[mark] = True
+                self.forget_all()
+
+        def committed(conn):
+            if not conn.invalidated and conn.info.pop(mark, False):
+                self.forget_all()
+
+        sa.event.listen(sa.engine.Engine, "after_cursor_execute", written)
+        sa.event.listen(sa.engine.Engine, "commit", committed)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 import time
 
-import sqlalchemy as sa
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
@@ -32,20 +31,7 @@ _monotonic = time.monotonic  # tests move a fake clock instead of sleeping
 
 # Venues are few; codes guessed are not kept (the limit drops them all).
 venue_cache = ShortCache(ttl_s=VENUE_CACHE_S, limit=1_000, clock=lambda: _monotonic())
-
-
-@sa.event.listens_for(sa.engine.Engine, "after_cursor_execute")
-def _forget_venues_on_write(conn, cursor, statement, parameters, context, executemany):
-    if _WRITES_VENUE.match(statement):
-        conn.info["khaibao.venue_write"] = True
-        venue_cache.forget_all()
-
-
-@sa.event.listens_for(sa.engine.Engine, "commit")
-def _forget_venues_on_commit(conn):
-    # Again at commit: a lookup between the write and its commit read the old row.
-    if not conn.invalidated and conn.info.pop("khaibao.venue_write", False):
-        venue_cache.forget_all()
+venue_cache.forget_when_written(_WRITES_VENUE.match)
 
 
 def door_venue(*, session: Session, code: str | None) -> Venue | None:
