@@ -5,9 +5,9 @@ import pytest
 from sqlalchemy import update
 
 from core import auth
-from core.db import db
 from core.models import ApiToken
 from tests.conftest import T0
+from tests.support.databases import write_as_another_process
 
 
 def test_login_page_is_vietnamese_by_default_and_english_on_the_toggle(client):
@@ -182,14 +182,7 @@ def test_a_token_revoked_by_another_process_is_refused_within_the_default_stalen
     now = [1000.0]
     monkeypatch.setattr(auth, "_monotonic", lambda: now[0])
     assert _me(client, token).status_code == 200
-    raw = db.engine(app).raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("UPDATE api_token SET revoked_at = created_at")
-        cursor.close()
-        raw.commit()
-    finally:
-        raw.close()
+    write_as_another_process(app, "UPDATE api_token SET revoked_at = created_at")
     assert _me(client, token).status_code == 200  # served from this process's cache...
     now[0] += auth.BEARER_CACHE_S
     assert _me(client, token).status_code == 401  # ...for BEARER_CACHE_S at most

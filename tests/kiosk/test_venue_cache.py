@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from core import venue_cache
-from core.db import db
 from core.services import create_venue
 from tests.conftest import T0
+from tests.support.databases import write_as_another_process
 
 
 @pytest.fixture
@@ -58,14 +58,7 @@ def test_a_venue_changed_by_another_process_is_seen_within_the_default_staleness
     now = [1000.0]
     monkeypatch.setattr(venue_cache, "_monotonic", lambda: now[0])
     assert _checked_in(scan("HQ"))
-    raw = db.engine(app).raw_connection()
-    try:
-        cursor = raw.cursor()
-        cursor.execute("UPDATE venue SET is_active = false")
-        cursor.close()
-        raw.commit()
-    finally:
-        raw.close()
+    write_as_another_process(app, "UPDATE venue SET is_active = false")
     assert _checked_in(scan("HQ"))  # served from this process's cache...
     now[0] += venue_cache.VENUE_CACHE_S
     assert _refused_as_unknown(scan("HQ"))  # ...for VENUE_CACHE_S at most

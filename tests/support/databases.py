@@ -41,3 +41,18 @@ def scratch_database(directory: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def write_as_another_process(app, sql: str) -> None:
+    """Run `sql` and commit through a raw DB-API connection: a write that passes none of the
+    process's SQLAlchemy hooks, as another process's would."""
+    from core.db import db
+
+    raw = db.engine(app).raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(sql)
+        cursor.close()
+        raw.commit()
+    finally:
+        raw.close()
