@@ -15,12 +15,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import delete
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from core.db import db, row_instance, utcnow
+from core.db import as_read, db, utcnow
 from core.models import ApiToken, Role, StaffSession, User
 from core.shortcache import ShortCache
 from core.staff import add_assignments, check_assignable, venues_by_code
@@ -152,12 +150,7 @@ def _load_user_from_bearer(req) -> User | None:
     key = (str(current_app.config.get("DATABASE_URL")), token_sha256(token.strip()))
     found, values = bearer_cache.get(key)
     if found:
-        # As if read in this request's session (no SQL): the session's own copy when it has one.
-        user = db.session.identity_map.get(identity_key(User, values["id"]))
-        if user is None:
-            user = row_instance(User, values)
-            make_transient_to_detached(user)
-            db.session.add(user)
+        user = as_read(db.session, User, values)  # as if read in this request's session
     else:
         generation = bearer_cache.generation
         # One query for the token and its user.

@@ -67,6 +67,19 @@ def row_instance(model: type[SQLModel], values: dict) -> SQLModel:
     return instance
 
 
+def as_read(session: Session, model: type[SQLModel], values: dict) -> SQLModel:
+    """The `model` row with these column values (a cached copy of it) as if this session had
+    read it, without SQL: the session's own object when it holds that row already, else a new
+    one attached (session.get finds it; a change to it is flushed as to any loaded row)."""
+    present = session.identity_map.get(sa.orm.util.identity_key(model, values["id"]))
+    if present is not None:
+        return present
+    instance = row_instance(model, values)
+    sa.orm.make_transient_to_detached(instance)
+    session.add(instance)
+    return instance
+
+
 _ROW_DEFAULTS: dict[type, tuple[dict, dict]] = {}
 
 

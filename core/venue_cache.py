@@ -13,11 +13,9 @@ from __future__ import annotations
 import re
 import time
 
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, select
 
-from core.db import row_instance
+from core.db import as_read
 from core.models import Venue
 from core.shortcache import ShortCache
 
@@ -50,10 +48,4 @@ def door_venue(*, session: Session, code: str | None) -> Venue | None:
         return venue
     if values is None:
         return None
-    present = session.identity_map.get(identity_key(Venue, values["id"]))
-    if present is not None:  # this session read the venue already: that row, as it read it
-        return present
-    venue = row_instance(Venue, values)
-    make_transient_to_detached(venue)
-    session.add(venue)  # persistent in this session as if read (no SQL): session.get finds it
-    return venue
+    return as_read(session, Venue, values)

@@ -245,8 +245,9 @@ def _store_first(session: Session, *, visitor: Visitor, declaration: Declaration
         visitor_id = session.execute(_INSERT[Visitor], visitor_values).scalar_one()
         declaration_id = session.execute(
             _INSERT[Declaration], {**declaration_values, "visitor_id": visitor_id}).scalar_one()
-        visit_values.update(visitor_id=visitor_id, declaration_id=declaration_id)
-        visit_id = session.execute(_INSERT[Visit], visit_values).scalar_one()
+        visit_id = session.execute(_INSERT[Visit], {
+            **visit_values, "visitor_id": visitor_id, "declaration_id": declaration_id,
+        }).scalar_one()
     visit_values.update(visitor_id=visitor_id, declaration_id=declaration_id)
     declaration.visitor_id = visitor_id
     _as_loaded(session, visitor, visitor_id)
@@ -530,8 +531,8 @@ def identify_token(*, session: Session, keyring: KeyRing, text: str, now: dateti
                    lock: bool = False) -> TokenIdentity:
     """Verify a personal token offline, then find its visitor by their global identity, and the
     newest declaration known for them (`lock`: and take the visitor's row lock on PostgreSQL, for
-    a check-in; `locked` says whether it is held). A code dies with its record: once the visitor is deleted
-    (retention, or on request) it names no one."""
+    a check-in; `locked` says whether it is held). A code dies with its record: once the visitor
+    is deleted (retention, or on request) it names no one."""
     try:
         claims = keyring.verify(text, now=now, max_age=max_age)
     except TokenError as exc:

@@ -220,13 +220,15 @@ def open_visit_unless_inside(
     lock: bool = True,
     link_phone: bool = True,
 ) -> Visit | None:
-    """open_visit for the hot paths, in few statements: the visitor's lock, then one
-    `INSERT … SELECT … WHERE NOT EXISTS` (an open visit at the venue) that returns the new id,
-    then the phone link (on PostgreSQL in the same statement as the INSERT). None (nothing written) when the visitor is inside after all: a
-    concurrent scan opened their visit since the caller looked. The caller commits; the screens
-    hear of the visit once it does. The capture triggers of sync/ see the row as any other.
-    `lock=False`: the caller holds the visitor's lock already (or made the visitor in this
-    transaction); `link_phone=False`: no phone heard at the door belongs to this check-in."""
+    """open_visit for the hot paths, in few statements: the visitor's lock (PostgreSQL; on
+    SQLite the INSERT waits for the one writer's lock), then one `INSERT … SELECT … WHERE NOT
+    EXISTS` (an open visit at the venue) that returns the new id, then the phone link (on
+    PostgreSQL in the same statement as the INSERT). None (nothing written) when the visitor is
+    inside after all: a concurrent scan opened their visit since the caller looked. The caller
+    commits; the screens hear of the visit once it does. The capture triggers of sync/ see the
+    row as any other. `lock=False`: the caller holds the visitor's lock already (or made the
+    visitor in this transaction); `link_phone=False`: no phone heard at the door belongs to this
+    check-in."""
     postgresql = session.get_bind().dialect.name == "postgresql"
     if lock and postgresql:  # on SQLite the INSERT itself waits for the one writer's lock
         lock_visitor(session=session, visitor_id=visitor_id)
