@@ -90,8 +90,12 @@ def _http_error(exc: HTTPException):
         response = api_error(code, message, status)
         if status == 405 and exc.valid_methods:
             response.headers["Allow"] = ", ".join(exc.valid_methods)
-        return response
-    return error_page(status, message)
+    else:
+        response = current_app.make_response(error_page(status, message))
+    retry_after = getattr(exc, "retry_after", None)  # a spent budget (core.ratelimit.spend)
+    if isinstance(retry_after, int) and retry_after > 0:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 def _csrf_error(exc: CSRFError):

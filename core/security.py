@@ -2,6 +2,7 @@
 scripts), cookies marked Secure whenever the request came over TLS, and rate limiting."""
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import urlsplit
 
@@ -10,7 +11,12 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-from core.ratelimit import LeanMemoryStorage, use_lean_fallback  # noqa: F401 (registers memory://)
+from core.ratelimit import (  # noqa: F401 (LeanMemoryStorage registers memory://)
+    Budget,
+    LeanMemoryStorage,
+    spend,
+    use_lean_fallback,
+)
 
 # Everything is served from the kiosk itself (offline kiosks, no CDN): 'self' only. Images may be
 # data:/blob: (QR codes, camera snapshots); media blob: (getUserMedia preview).
@@ -110,16 +116,35 @@ def trusted_caller() -> bool:
 def public_limits(*, per_venue: bool = True, venue_deduct_when=None):
     """The abuse limits of a public write endpoint: per client address (trusted callers exempt)
     and per venue for every caller. Each counter is shared by all the public write endpoints
-    (a declaration and a scan spend the same budget); only POSTs count."""
+    (a declaration and a scan spend the same budget); only POSTs count. Counted by
+    core.ratelimit.spend on Flask-Limiter's strategy and store (Flask-Limiter itself skips these
+    endpoints: its per-request work cost a tenth of a check-in)."""
 
     def decorator(view):
-        if per_venue:
-            view = limiter.shared_limit(venue_limit, "public-venue", key_func=request_venue_key,
-                                        methods=["POST"], deduct_when=venue_deduct_when)(view)
-        return limiter.shared_limit(public_limit, "public-client", key_func=client_key,
-                                    methods=["POST"], exempt_when=trusted_caller)(view)
+        @functools.wraps(view)
+        def limited(*args, **kwargs):
+            if request.method != "POST" or not limiter.enabled:
+                return view(*args, **kwargs)
+            budgets = []
+            if not trusted_caller():
+                budgets.append(Budget(public_limit(), client_key(), "public-client"))
+            if per_venue:
+                budgets.append(Budget(venue_limit(), request_venue_key(), "public-venue",
+                                      venue_deduct_when))
+            return spend(limiter, budgets,
+                         lambda: current_app.make_response(view(*args, **kwargs)))
+
+        limited.public_limits = True
+        return limited
 
     return decorator
+
+
+@limiter.request_filter
+def _counted_by_public_limits() -> bool:
+    """Flask-Limiter has nothing to count on the public write endpoints (public_limits does)."""
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, "public_limits", False)
 
 
 # What a browser drops from a URL before reading it (WHATWG URL: tab, LF and CR anywhere).

@@ -113,3 +113,40 @@ def test_an_unreachable_store_falls_back_to_memory_and_still_limits(
 @pytest.fixture
 def unreachable():
     return UNREACHABLE
+
+
+@pytest.mark.parametrize("app_config", ["redis_url"], indirect=True)
+def test_the_counts_keep_the_keys_earlier_workers_wrote(client, session, venue, redis_url,
+                                                        app_config):
+    """A central server upgraded worker by worker: the public budgets are counted under the same
+    keys Flask-Limiter used for them, so old and new workers still share one count per client."""
+    import redis
+
+    assert client.post("/api/v1/declarations", json=person(0),
+                       environ_base=CLIENT).status_code == 201
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        keys = {key.decode() for key in connection.scan_iter(match=f"*{CLIENT['REMOTE_ADDR']}*")}
+    finally:
+        connection.close()
+    assert keys == {f"LIMITS:LIMITER/client:{CLIENT['REMOTE_ADDR']}/public-client/3/1/hour"}
+
+
+@pytest.mark.parametrize("app_config", ["redis_url"], indirect=True)
+def test_the_shared_store_is_used_again_once_it_is_back(client, session, venue, redis_url,
+                                                        revive_the_store, app_config,
+                                                        monkeypatch):
+    """After a fall back to memory, a later request finds the store reachable and counts there
+    again (checked now and then; here at once): every worker shares the count again."""
+    import redis
+
+    limiter._storage_dead = True  # as after a failure
+    monkeypatch.setattr(limiter, "_Limiter__should_check_backend", lambda: True)
+    assert client.post("/api/v1/declarations", json=person(0),
+                       environ_base=CLIENT).status_code == 201
+    assert limiter._storage_dead is False
+    connection = redis.Redis.from_url(redis_url)
+    try:
+        assert list(connection.scan_iter(match=f"*{CLIENT['REMOTE_ADDR']}/public-client*"))
+    finally:
+        connection.close()
