@@ -9,7 +9,6 @@ from datetime import datetime
 
 from flask_babel import lazy_gettext as _l
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, select
 
 from ble_beacon.services import (
@@ -18,7 +17,7 @@ from ble_beacon.services import (
     take_strongest_statement,
 )
 from core.audit import record_audit
-from core.db import new_uid, row_instance
+from core.db import as_read, new_uid, row_instance
 from core.i18n import format_local
 from core.models import User, Venue
 from visits import events
@@ -130,21 +129,24 @@ def last_closed_visit(*, session: Session, visitor_id: int, venue_id: int) -> Vi
 
 
 def _stay_statement():
-    closed = aliased(Visit)
+    """A Core statement (the rows are attached as read by stay_at): the ORM's own execution
+    costs a scan more than the read itself."""
+    table = Visit.__table__
+    closed = table.alias("closed")
     last_closed = (
-        sa.select(closed.id)
-        .where(closed.visitor_id == sa.bindparam("visitor_id"),
-               closed.venue_id == sa.bindparam("venue_id"),
-               closed.checked_out_at.is_not(None))
-        .order_by(closed.checked_out_at.desc())
+        sa.select(closed.c.id)
+        .where(closed.c.visitor_id == sa.bindparam("visitor_id"),
+               closed.c.venue_id == sa.bindparam("venue_id"),
+               closed.c.checked_out_at.is_not(None))
+        .order_by(closed.c.checked_out_at.desc())
         .limit(1).scalar_subquery()
     )
     return (
-        select(Visit)
-        .where(Visit.visitor_id == sa.bindparam("visitor_id"),
-               Visit.venue_id == sa.bindparam("venue_id"),
-               sa.or_(Visit.checked_out_at.is_(None), Visit.id == last_closed))
-        .order_by(Visit.checked_in_at.desc())
+        sa.select(table)
+        .where(table.c.visitor_id == sa.bindparam("visitor_id"),
+               table.c.venue_id == sa.bindparam("venue_id"),
+               sa.or_(table.c.checked_out_at.is_(None), table.c.id == last_closed))
+        .order_by(table.c.checked_in_at.desc())
     )
 
 
@@ -199,8 +201,8 @@ def stay_at(*, session: Session, visitor_id: int, venue_id: int
     """(open visit, last closed visit) of the visitor at this venue in one statement: what
     current_visit and last_closed_visit would answer (the last closed one only matters when no
     visit is open, as a scan needs it)."""
-    rows = session.execute(_STAY, {"visitor_id": visitor_id, "venue_id": venue_id}
-                           ).scalars().all()
+    rows = [as_read(session, Visit, dict(row)) for row in session.execute(
+        _STAY, {"visitor_id": visitor_id, "venue_id": venue_id}).mappings()]
     inside = next((v for v in rows if v.checked_out_at is None), None)
     last = None if inside is not None else next(
         (v for v in rows if v.checked_out_at is not None), None)
