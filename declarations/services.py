@@ -469,30 +469,31 @@ def _newest_known(latest: tuple[int, datetime, str] | None,
 
 
 def _visitor_with_latest_declaration_statement():
+    """Core throughout (tables, not ORM attributes): the visitor's row is attached as read
+    (core.db.as_read) for less than the ORM's own execution costs."""
+    visitor, declaration = Visitor.__table__, Declaration.__table__
+    exposure, door = ExposureNotice.__table__, DoorNotice.__table__
     latest = (
-        sa.select(Declaration.id).where(Declaration.visitor_id == Visitor.id)
-        .order_by(Declaration.submitted_at.desc(), Declaration.id.desc())
-        .limit(1).correlate(Visitor).scalar_subquery()
+        sa.select(declaration.c.id).where(declaration.c.visitor_id == visitor.c.id)
+        .order_by(declaration.c.submitted_at.desc(), declaration.c.id.desc())
+        .limit(1).correlate(visitor).scalar_subquery()
     )
     # Whether an exposure notice waits to be shown at a kiosk: the door asks after the check-in
     # only when one does (declarations never show it; the door, above them, does).
     notice_waiting = sa.or_(
-        sa.exists(sa.select(ExposureNotice.id).where(
-            ExposureNotice.visitor_id == Visitor.id, ExposureNotice.seen_at_kiosk_at.is_(None))
-            .correlate(Visitor)),
+        sa.exists(sa.select(exposure.c.id).where(
+            exposure.c.visitor_id == visitor.c.id, exposure.c.seen_at_kiosk_at.is_(None))
+            .correlate(visitor)),
         # On a kiosk of an installation: one the central server sent down (notices/doors.py).
-        sa.exists(sa.select(DoorNotice.notice_id).where(
-            DoorNotice.visitor_uid == Visitor.uid, DoorNotice.seen_at.is_(None))
-            .correlate(Visitor))).label("notice_waiting")
+        sa.exists(sa.select(door.c.notice_id).where(
+            door.c.visitor_uid == visitor.c.uid, door.c.seen_at.is_(None))
+            .correlate(visitor))).label("notice_waiting")
     # Of the declaration, what the door decides on (the whole row is never needed at a scan).
-    # Core, not ORM: the visitor's row is attached as read (core.db.as_read) for less than the
-    # ORM's own execution costs.
-    visitor = Visitor.__table__
-    return (sa.select(*visitor.c, Declaration.id.label("declaration_id"),
-                      Declaration.submitted_at.label("declaration_at"),
-                      Declaration.status.label("declaration_status"), notice_waiting)
+    return (sa.select(*visitor.c, declaration.c.id.label("declaration_id"),
+                      declaration.c.submitted_at.label("declaration_at"),
+                      declaration.c.status.label("declaration_status"), notice_waiting)
             .select_from(visitor)
-            .outerjoin(Declaration, Declaration.id == latest)
+            .outerjoin(declaration, declaration.c.id == latest)
             .where(visitor.c.uid == sa.bindparam("uid")))
 
 
