@@ -36,7 +36,8 @@ def test_a_refused_request_still_spends_the_other_budgets(app):
 
 def test_a_conditional_budget_is_spent_only_by_the_answers_it_names(app):
     key = _key()
-    counts_when_teapot = Budget("2 per hour", key, "c", lambda response: response.status_code == 418)
+    counts_when_teapot = Budget("2 per hour", key, "c",
+                                lambda response: response.status_code == 418)
     with app.test_request_context(method="POST"):
         for _ in range(5):  # answers that do not count
             assert spend(limiter, [counts_when_teapot], _ok).status_code == 200
