@@ -82,6 +82,27 @@ def auto_checkout_at(
     return min(candidates)
 
 
+def latest_overdue_check_in(
+    now: datetime,
+    *,
+    closing_time: time | None,
+    max_stay_min: int | None,
+    default_max_stay_min: int,
+) -> datetime:
+    """A bound for the automatic check-out's query: every visit whose auto_checkout_at is at or
+    before `now` began at or before this instant (a visit that began later is not due). The
+    maximum stay is due for check-ins up to now minus the stay; the closing time for check-ins
+    before its last stroke at or before now."""
+    bounds = []
+    if closing_time is not None:
+        bounds.append(next_local_time(now - timedelta(days=1), closing_time))
+    if max_stay_min is not None:
+        bounds.append(now - timedelta(minutes=max_stay_min))
+    if not bounds:
+        bounds.append(now - timedelta(minutes=default_max_stay_min))
+    return max(bounds)
+
+
 def next_local_time(after: datetime, wall: time) -> datetime:
     """The first instant strictly after `after` at which local wall-clock time reads `wall`."""
     local = after.astimezone(LOCAL_TZ)

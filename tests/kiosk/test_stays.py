@@ -14,6 +14,7 @@ from visits.stays import (
     auto_checkout_at,
     decide_scan,
     is_fresh,
+    latest_overdue_check_in,
     next_local_time,
 )
 
@@ -126,6 +127,46 @@ def test_auto_checkout_is_after_check_in_and_within_a_day_of_closing(checked_in,
                           checked_in + timedelta(minutes=max_stay or 10**9))
     if max_stay is not None:
         assert due <= checked_in + timedelta(minutes=max_stay)
+
+
+@given(
+    checked_in=st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1),
+                            timezones=st.just(timezone.utc)),
+    later=st.timedeltas(min_value=timedelta(0), max_value=timedelta(days=3)),
+    closing=st.one_of(st.none(), st.times()),
+    max_stay=st.one_of(st.none(), st.integers(1, 7 * 24 * 60)),
+)
+def test_the_automatic_check_outs_bound_misses_no_due_visit(checked_in, later, closing,
+                                                             max_stay):
+    """The job reads only visits that began at or before the bound: every due visit did, and
+    one that began after it is not due."""
+    now = checked_in + later
+    due = auto_checkout_at(checked_in, closing_time=closing, max_stay_min=max_stay,
+                           default_max_stay_min=720) <= now
+    bound = latest_overdue_check_in(now, closing_time=closing, max_stay_min=max_stay,
+                                    default_max_stay_min=720)
+    if due:
+        assert checked_in <= bound
+    if checked_in > bound:
+        assert not due
+
+
+@pytest.mark.parametrize(
+    ("closing", "max_stay", "bound"),
+    [
+        # 09:00 in Hà Nội; closing at 17:30: the last closing was yesterday's.
+        (time(17, 30), None, local(2026, 3, 9, 17, 30)),
+        # Closing at 08:00: this morning's, an hour ago.
+        (time(8, 0), None, local(2026, 3, 10, 8, 0)),
+        (None, 120, local(2026, 3, 10, 7, 0)),
+        # Whichever lets more visits be due.
+        (time(8, 0), 120, local(2026, 3, 10, 8, 0)),
+        (None, None, local(2026, 3, 9, 21, 0)),
+    ],
+)
+def test_latest_overdue_check_in(closing, max_stay, bound):
+    assert latest_overdue_check_in(NOW, closing_time=closing, max_stay_min=max_stay,
+                                   default_max_stay_min=720) == bound
 
 
 def test_next_local_time_keeps_the_callers_time_zone():
