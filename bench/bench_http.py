@@ -2,7 +2,7 @@
 
 The real app, served as deploy/ serves it, on a scratch PostgreSQL database (a central server:
 gunicorn with deploy/gunicorn.conf.py, sync workers, as deploy/khaibao-central.service runs it)
-and on a scratch SQLite file (a kiosk device: `flask kiosk run`, waitress in one process, as
+and on a scratch SQLite file (a kiosk device: `flask kiosk run`, one process, as
 deploy/khaibao-kiosk.service runs it), migrated by Alembic, ANALYZEd after the data is
 generated (as a live database with autovacuum would be).
 Closed loop, wrk (32 connections, each sending its next request when the last is answered: the
@@ -248,14 +248,16 @@ def server_label(kind: str) -> str:
     """How each database is served, as deploy/ serves it."""
     if kind == "postgresql":
         return f"gunicorn {WORKERS} sync workers (deploy/gunicorn.conf.py)"
-    return "`flask kiosk run` (waitress, one process, as deploy/khaibao-kiosk.service)"
+    return ("`flask kiosk run` (granian's HTTP/1 in Rust, the app on threads of one process, "
+            "as deploy/khaibao-kiosk.service)")
 
 
 @contextlib.contextmanager
 def serve(url: str, instance: Path, kind: str = "postgresql"):
     """The real app as deploy/ serves it; yields the base URL. PostgreSQL is a central
     server's database: gunicorn with deploy/gunicorn.conf.py. SQLite is a kiosk device's:
-    `flask kiosk run` (waitress, one process, its threads; writers queue on the process lock)."""
+    `flask kiosk run` (kiosk/server.py, one process, its threads; writers queue on the process
+    lock)."""
     port = _free_port()
     env = {**os.environ, "DATABASE_URL": url, "KIOSK_SECRET_KEY": "bench-secret-key",
            "KIOSK_CAMERA_SOURCE": "none", "KIOSK_BLE": "off",

@@ -3,10 +3,10 @@ camera frame holding a visitor's personal QR leaves the camera driver until the 
 Chromium has painted the result card, by the page's own clock.
 
 Everything between is the kiosk's own, as in bench_scan_to_screen.py (CameraWorker, zxing-cpp,
-the check-in consumer, handle_scan on a migrated SQLite database, the event broker, waitress),
-plus the door screen itself: /kiosk opened by a paired screen in Debian's Chromium (Playwright,
-headless), its screen.js reading GET /kiosk/events and drawing the card. The page records the
-moment the card was painted: a MutationObserver sees the card filled, then two animation frames
+the check-in consumer, handle_scan on a migrated SQLite database, the event broker, the server
+of `kiosk run`), plus the door screen itself: /kiosk opened by a paired screen in Debian's
+Chromium (Playwright, headless), its screen.js reading GET /kiosk/events and drawing the card.
+The page records the moment the card was painted: a MutationObserver sees the card filled, then two animation frames
 (the first runs before that frame's paint, the second once it has been presented), read as
 performance.timeOrigin + performance.now(), the same wall clock as the camera side's time.time().
 
@@ -55,18 +55,15 @@ def chromium_path() -> str | None:
         "chromium-browser")
 
 
-def measure(scans: int) -> dict:
+def _paints(pipeline, port: int, path: str) -> tuple[list, int]:
+    """Each visitor holds up their code in turn; when the door screen in Chromium paints them."""
     from kiosk_setup import screen_cookie
     from playwright.sync_api import sync_playwright
 
-    path = chromium_path()
-    if path is None:
-        raise RuntimeError("Chromium is not installed (make bench installs Debian's chromium)")
-    with door(scans, "khaibao-bench-paint-", {"PUBLIC_URL": "http://127.0.0.1"}) as pipeline, \
-            sync_playwright() as playwright:
+    with sync_playwright() as playwright:
         feed = pipeline.feed
         pipeline.manager.start()
-        url = f"http://127.0.0.1:{pipeline.port}"
+        url = f"http://127.0.0.1:{port}"
         name, _, value = screen_cookie(pipeline.app).partition("=")
         browser = playwright.chromium.launch(
             executable_path=path, headless=True,
@@ -100,6 +97,18 @@ def measure(scans: int) -> dict:
                 time.sleep(0.15)  # the visitor walks on; the next one steps up
         finally:
             browser.close()
+    return latencies, lost
+
+
+def measure(scans: int) -> dict:
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError("Chromium is not installed (make bench installs Debian's chromium)")
+    from kiosk.server import serve_while
+
+    with door(scans, "khaibao-bench-paint-", {"PUBLIC_URL": "http://127.0.0.1"}) as pipeline:
+        latencies, lost = serve_while(pipeline.app,
+                                      lambda port: _paints(pipeline, port, path))
     latencies.sort()
     return {"scans": scans, "painted": len(latencies), "lost": lost,
             "p50_ms": round(statistics.median(latencies), 1),

@@ -4,9 +4,10 @@ screen's event stream.
 
 The pipeline is the kiosk's own: the CameraWorker (capture and decode threads, zxing-cpp), the
 check-in consumer from kiosk/runtime.py, handle_scan on a real SQLite database made by the
-migrations, the event broker, and GET /kiosk/events served by waitress and read over HTTP as the
-screen reads it. Only the camera driver is the benchmark's: a live source that delivers 1280x720
-frames at 30 fps and, when told, frames with a visitor's code (signed with the kiosk's own keys).
+migrations, the event broker, and GET /kiosk/events served by the server of `kiosk run`
+(kiosk/server.py) and read over HTTP as the screen reads it. Only the camera driver is the
+benchmark's: a live source that delivers 1280x720 frames at 30 fps and, when told, frames with
+a visitor's code (signed with the kiosk's own keys).
 
     python bench/bench_scan_to_screen.py [--quick]
 """
@@ -16,7 +17,6 @@ import argparse
 import contextlib
 import http.client
 import json
-import logging
 import socket
 import statistics
 import sys
@@ -132,18 +132,17 @@ class ScreenStream:
 @contextlib.contextmanager
 def door(scans: int, prefix: str, config: dict | None = None):
     """The kiosk's door pipeline on a scratch database with `scans` visitors: the live feed, the
-    CameraWorker, the check-in consumer and waitress serving the app. Yields a namespace with
-    app, feed, camera, tokens, frames (one with each visitor's code) and port."""
+    CameraWorker and the check-in consumer (the caller serves the app with
+    kiosk.server.serve_while, as `kiosk run` serves it). Yields a namespace with app, feed,
+    camera, tokens, frames (one with each visitor's code) and manager."""
     from types import SimpleNamespace
 
     from kiosk_setup import kiosk_database
-    from waitress import create_server
 
     from kiosk.camera import CameraWorker, parse_source
     from kiosk.runtime import CAMERA_EXTENSION, build_checkin
     from tests.support.qrframes import Placement, camera_frame
 
-    logging.getLogger("waitress").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         app, _, tokens = kiosk_database(Path(tmp), venue="HQ", visitors=scans,
                                         config={"SECRET_KEY": "bench-secret",
@@ -160,60 +159,64 @@ def door(scans: int, prefix: str, config: dict | None = None):
         manager = app.extensions["workers"]
         manager.add(camera)
         manager.add(build_checkin(app))
-        server = create_server(app, host="127.0.0.1", port=0, threads=4)
-        server_thread = threading.Thread(target=server.run, daemon=True)
-        server_thread.start()
         try:
             yield SimpleNamespace(app=app, feed=feed, camera=camera, tokens=tokens,
-                                  frames=frames, port=server.effective_port, manager=manager)
+                                  frames=frames, manager=manager)
         finally:
             manager.stop()
-            server.close()
-            server_thread.join(1)
             from core.db import db
             db.dispose(app)
+
+
+def _scans(pipeline, port: int, cookie: str) -> tuple[list, list, int]:
+    """Each visitor holds up their code in turn; when the door screen's stream shows them."""
+    from visits import events
+
+    feed, tokens, frames = pipeline.feed, pipeline.tokens, pipeline.frames
+    decoded_at: dict[str, float] = {}
+    pipeline.camera.add_listener(
+        lambda event: decoded_at.setdefault(event.text, time.perf_counter()))
+    published_at: list[float] = []
+    broker_side = events.broker.subscribe("HQ")
+    pipeline.manager.start()
+    stream = ScreenStream(port, cookie)
+    latencies, decode_ms, lost = [], [], 0
+    try:
+        if not stream.ready.wait(10):
+            raise RuntimeError("the event stream sent no status")
+        for i, token in enumerate(tokens):
+            label = f"scan{i}"
+            feed.show(label, frames[i])
+            arrived = stream.wait_for(i + 1 - lost, 5.0)
+            feed.show(None)
+            while (event := broker_side.get(timeout=0)) is not None:
+                if event.get("type") == "visit":
+                    published_at.append(time.perf_counter())
+            if not arrived:
+                lost += 1
+                continue
+            t_in = feed.entered[label]
+            t_screen, event = stream.arrivals[-1]
+            if event.get("action") != "check_in":
+                raise RuntimeError(f"unexpected event {event.get('action')}")
+            latencies.append((t_screen - t_in) * 1000)
+            if token in decoded_at:
+                decode_ms.append((decoded_at[token] - t_in) * 1000)
+            time.sleep(0.15)  # the visitor walks on; the next one steps up
+    finally:
+        stream.close()
+        broker_side.close()
+    return latencies, decode_ms, lost
 
 
 def measure(scans: int) -> dict:
     from kiosk_setup import screen_cookie
 
-    from visits import events
+    from kiosk.server import serve_while
 
     with door(scans, "khaibao-bench-scan-") as pipeline:
-        app, feed, tokens, frames = pipeline.app, pipeline.feed, pipeline.tokens, pipeline.frames
-        decoded_at: dict[str, float] = {}
-        pipeline.camera.add_listener(
-            lambda event: decoded_at.setdefault(event.text, time.perf_counter()))
-        published_at: list[float] = []
-        broker_side = events.broker.subscribe("HQ")
-        pipeline.manager.start()
-        stream = ScreenStream(pipeline.port, screen_cookie(app))
-        latencies, decode_ms, publish_ms, lost = [], [], [], 0
-        try:
-            if not stream.ready.wait(10):
-                raise RuntimeError("the event stream sent no status")
-            for i, token in enumerate(tokens):
-                label = f"scan{i}"
-                feed.show(label, frames[i])
-                arrived = stream.wait_for(i + 1 - lost, 5.0)
-                feed.show(None)
-                while (event := broker_side.get(timeout=0)) is not None:
-                    if event.get("type") == "visit":
-                        published_at.append(time.perf_counter())
-                if not arrived:
-                    lost += 1
-                    continue
-                t_in = feed.entered[label]
-                t_screen, event = stream.arrivals[-1]
-                if event.get("action") != "check_in":
-                    raise RuntimeError(f"unexpected event {event.get('action')}")
-                latencies.append((t_screen - t_in) * 1000)
-                if token in decoded_at:
-                    decode_ms.append((decoded_at[token] - t_in) * 1000)
-                time.sleep(0.15)  # the visitor walks on; the next one steps up
-        finally:
-            stream.close()
-            broker_side.close()
+        latencies, decode_ms, lost = serve_while(
+            pipeline.app, lambda port: _scans(pipeline, port, screen_cookie(pipeline.app)))
     latencies.sort()
     return {"scans": scans, "received": len(latencies), "lost": lost,
             "p50_ms": round(statistics.median(latencies), 1),
@@ -232,7 +235,8 @@ def run(quick: bool = False) -> list[dict]:
         "how": (f"{result['scans']} visitors, each a fresh signed personal QR held up to a 30 fps "
                 "1280×720 live source feeding the kiosk's CameraWorker; check-in by the runtime's "
                 "consumer on SQLite (migrated); from the first frame with the code leaving the "
-                "camera driver to the visit event read from GET /kiosk/events (waitress, HTTP)"),
+                "camera driver to the visit event read from GET /kiosk/events (the server of "
+                "`kiosk run`, HTTP)"),
         "target": "p95 ≤ 150 ms",
         "measured": (f"p95 {result['p95_ms']:.0f} ms, median {result['p50_ms']:.0f} ms "
                      f"({result['received']}/{result['scans']} scans shown)"),

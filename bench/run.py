@@ -49,7 +49,7 @@ TIMEOUT_S = {"kiosk_process": 20 * 60, "sync": 25 * 60}
 DEFAULT_TIMEOUT_S = 10 * 60
 FIELDS = ("figure", "how", "target", "measured", "comparison", "met", "data")
 PACKAGES = ("opencv-python-headless", "zxing-cpp", "pyzbar", "numpy", "bleak", "dbus-fast",
-            "Flask", "SQLAlchemy", "psycopg", "waitress", "gunicorn")
+            "Flask", "SQLAlchemy", "psycopg", "granian", "gunicorn")
 
 
 def machine() -> dict:

@@ -85,10 +85,11 @@ class Defaults:
     # None = the default triage rules (declarations/rules.py); a mapping overrides them, e.g.
     # {"flag_symptoms": ["fever"], "fever_threshold_c": 38.0}. The rule version is stored.
     TRIAGE_RULES = None
-    # Threads of the kiosk's WSGI server for ordinary requests (pages, the API); `kiosk run`
-    # adds STREAM_LIMIT more for the streams, so open streams never take these. The process has
-    # one interpreter lock and SQLite one writer: past 8 threads a rush of check-ins only gets
-    # slower (bench: 16 threads answered 5-15 % fewer, with a longer tail).
+    # Threads that run the app for ordinary requests (pages, the API) under `kiosk run`
+    # (kiosk/server.py), which adds STREAM_LIMIT more for the streams, so open streams never take
+    # these. Requests beyond them wait in the server's queue, holding no thread. The process has
+    # one interpreter lock and SQLite one writer: more threads only contend for them (bench: 3,
+    # 5 and 8 threads served a rush of check-ins alike).
     SERVER_THREADS = 8
     # Number of reverse proxies in front of a central server (0 on a kiosk device).
     TRUSTED_PROXIES = 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 
@@ -28,9 +27,8 @@ kiosk_cli = AppGroup("kiosk", help="The entrance kiosk.")
               show_default="$PORT or 5000")
 def run(host, port):
     """Serve the kiosk with its camera and BLE workers (each reports its state when absent)."""
-    from waitress import create_server
-
     from kiosk.runtime import build_jobs, build_workers
+    from kiosk.server import create_server, serve
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if steady_memory():
@@ -41,25 +39,17 @@ def run(host, port):
     for worker in (*build_workers(app), *build_jobs(app)):
         manager.add(worker)
     # Streams have threads of their own on top of the ordinary ones (kiosk/streams.py).
-    server = create_server(app, host=host, port=port,
-                           threads=app.config["SERVER_THREADS"] + app.config["STREAM_LIMIT"],
-                           ident="khaibao")
-
-    def _terminate(signum, frame):  # systemd stops services with SIGTERM
-        raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, _terminate)
+    server, bridge = create_server(
+        app, host=host, port=port,
+        threads=app.config["SERVER_THREADS"] + app.config["STREAM_LIMIT"])
     manager.start()
     # What start-up loaded lives as long as the process: kept out of the collector's sight, a
     # full collection no longer stops a check-in for tens of milliseconds (core/heap.py).
     settle_after_start()
     click.echo(f"KhaiBao Kiosk serving on http://{host}:{port}/ (venue {app.config['VENUE']})")
     try:
-        server.run()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+        serve(server, bridge)  # until SIGINT, or SIGTERM (how systemd stops services)
     finally:
-        server.close()
         manager.stop()
         logger.info("kiosk stopped")
 

@@ -58,7 +58,7 @@ def test_a_browser_on_the_device_itself_is_no_screen_until_paired(app, venue, cl
 
 
 def test_behind_a_proxy_under_kiosk_run_no_one_is_the_screen(server):  # noqa: F811
-    """The issue's reproduction: the real `kiosk run` (waitress), a request through a reverse
+    """The issue's reproduction: the real `kiosk run`, a request through a reverse
     proxy on the same machine. It neither reads the stream nor checks anyone in."""
     for path in SCREEN_PAGES:
         with socket.create_connection(("127.0.0.1", server.port), timeout=ANSWER_S) as sock:

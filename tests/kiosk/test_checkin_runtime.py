@@ -1,10 +1,9 @@
 """`kiosk run` wiring on the check-in side: codes the real camera pipeline reads become visits
-and screen events; the event stream works under waitress; the automatic check-out job."""
+and screen events; the event stream works under the kiosk's server; the automatic check-out job."""
 from __future__ import annotations
 
 import http.client
 import json
-import threading
 from datetime import time
 
 import cv2
@@ -78,52 +77,50 @@ def test_the_automatic_check_out_job(app, clock, session, make_venue, make_visit
 
 
 @pytest.mark.parametrize("app_config", [{"VENUE": "HQ", "EVENTS_HEARTBEAT_S": 1}])
-def test_event_stream_under_waitress(app, venue, make_visitor, session):
-    """The production server streams each event as it happens (no buffering) on its threads."""
-    from waitress import create_server
-
+def test_event_stream_under_the_kiosk_server(app, venue, make_visitor, session):
+    """The production server (kiosk/server.py, as `kiosk run` serves) streams each event as it
+    happens (no buffering), and a screen that goes away gives its thread back."""
     from kiosk.screens import COOKIE_NAME
+    from kiosk.server import serve_while
     from tests.conftest import pair_screen
 
     screen_cookie = f"{COOKIE_NAME}={pair_screen(app)}"
 
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    connection = http.client.HTTPConnection("127.0.0.1", server.effective_port, timeout=15)
-    try:
-        connection.request("GET", "/kiosk/events", headers={"Cookie": screen_cookie})
-        response = connection.getresponse()
-        assert response.status == 200
-        assert response.getheader("Content-Type").startswith("text/event-stream")
+    def watch(port):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        try:
+            connection.request("GET", "/kiosk/events", headers={"Cookie": screen_cookie})
+            response = connection.getresponse()
+            assert response.status == 200
+            assert response.getheader("Content-Type").startswith("text/event-stream")
 
-        def next_event(kind):
-            data, current = None, None
-            while True:
-                line = response.fp.readline().decode().rstrip("\n")
-                if line.startswith("event: "):
-                    current = line[7:]
-                elif line.startswith("data: "):
-                    data = line[6:]
-                elif line == "" and current == kind:
-                    return json.loads(data)
+            def next_event(kind):
+                data, current = None, None
+                while True:
+                    line = response.fp.readline().decode().rstrip("\n")
+                    if line.startswith("event: "):
+                        current = line[7:]
+                    elif line.startswith("data: "):
+                        data = line[6:]
+                    elif line == "" and current == kind:
+                        return json.loads(data)
 
-        status = next_event("status")
-        assert (status["camera"], status["ble"]) == ("off", "off")
-        visitor = make_visitor()
-        wait_until(lambda: events.broker.subscriber_count("HQ") == 1)
-        open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id, now=T0,
-                   opened_by="staff")
-        assert next_event("visit")["display_name"] == "NGUYỄN VĂN AN"
-        response.close()
-        connection.close()
-        # The screen went away: its subscription is dropped at the next heartbeat, and the
-        # server thread is free again.
+            status = next_event("status")
+            assert (status["camera"], status["ble"]) == ("off", "off")
+            visitor = make_visitor()
+            wait_until(lambda: events.broker.subscriber_count("HQ") == 1)
+            open_visit(session=session, visitor_id=visitor.id, venue_id=venue.id, now=T0,
+                       opened_by="staff")
+            assert next_event("visit")["display_name"] == "NGUYỄN VĂN AN"
+            response.close()
+        finally:
+            connection.close()
+        # The screen went away: its subscription is dropped at the next heartbeat, and its
+        # slot is free again.
         wait_until(lambda: events.broker.subscriber_count("HQ") == 0)
-    finally:
-        connection.close()
-        server.close()
-        thread.join(10)
+        wait_until(lambda: app.extensions["kiosk.streams"].in_use == 0)
+
+    serve_while(app, watch)
 
 
 def test_screen_shows_the_camera_state_and_its_live_preview(app, client, drop_folder, venue,
