@@ -76,8 +76,10 @@ class _OneWorkerThread(MTServer):
 
 
 def _problem(status: int, code: str, vi: str, en: str, retry_after: int | None = None):
-    body = json.dumps({"code": code, "message_vi": vi, "message_en": en, "errors": {}},
-                      ensure_ascii=False).encode()
+    """An answer of the server's own, in the app's error shape (core/errors.py); `message` in
+    the kiosk's first language, as the app has not seen the request."""
+    body = json.dumps({"code": code, "message": vi, "message_vi": vi, "message_en": en,
+                       "errors": {}}, ensure_ascii=False).encode()
     headers = [("content-type", "application/json"), ("connection", "close")]
     if retry_after is not None:
         headers.append(("retry-after", str(retry_after)))

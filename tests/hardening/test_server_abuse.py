@@ -45,6 +45,8 @@ def _bilingual(answer: bytes, status: int) -> dict:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.split(b" ", 2)[1] == str(status).encode(), answer[:200]
     message = json.loads(body)
+    assert set(message) == {"code", "message", "message_vi", "message_en", "errors"}
+    assert message["message"] == message["message_vi"]
     assert message["message_vi"] and message["message_en"]
     assert message["message_vi"] != message["message_en"]
     return message
