@@ -35,7 +35,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from granian.constants import HTTPModes, Interfaces
+from granian.constants import HTTPModes, Interfaces, Loops
 from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.rsgi import ProtocolClosed, ProtocolError
@@ -282,6 +282,9 @@ def create_server(app, *, host: str, port: int, threads: int) -> tuple[_OneWorke
         "MAX_CONTENT_LENGTH"))
     server = _OneWorkerThread(
         "kiosk", address=host, port=port, interface=Interfaces.RSGI, workers=1,
+        # The standard loop, named: granian's default ("auto") would take rloop or uvloop
+        # whenever either happens to be installed, untested here and faster by nothing measured.
+        loop=Loops.asyncio,
         http=HTTPModes.http1, websockets=False, backpressure=BACKPRESSURE,
         http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
         log_level=LogLevels.error, log_dictconfig=_LOGGING, log_access=False,
